@@ -1,0 +1,189 @@
+"""The `earworm` command line. Every command that needs the database migrates it first."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from bot.cli_common import EarwormGroup, print_json, run, settings_of
+from bot.composition import database_for
+from bot.settings import load_settings
+from storage import migrate
+from storage.catalog.importer import import_catalog
+from storage.dto import ImportSummary, TrackSummary
+from storage.repositories.tracks import catalog_stats, search_tracks
+
+
+@click.group(cls=EarwormGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="earworm")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Earworm: a Discord bot that recommends music and learns from reactions."""
+    settings = load_settings()
+    ctx.obj = settings
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if settings.log_level != "DEBUG":
+        # Alembic narrates every check at INFO; the commands report what matters themselves.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+# --- database ---------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema: apply or inspect migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Apply migrations (every command that needs the database does this by itself)."""
+    settings = settings_of(ctx)
+
+    async def go() -> str | None:
+        from storage.engine import make_engine
+
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            await migrate.upgrade(engine, revision)
+            return await migrate.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    click.echo(f"database at revision {run(go())}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.pass_context
+def db_downgrade(ctx: click.Context, revision: str) -> None:
+    """Revert migrations down to REVISION ("base" removes every table)."""
+    settings = settings_of(ctx)
+
+    async def go() -> str | None:
+        from storage.engine import make_engine
+
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            await migrate.downgrade(engine, revision)
+            return await migrate.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    click.echo(f"database at revision {run(go()) or 'base'}")
+
+
+# --- catalog ----------------------------------------------------------------------------
+
+
+@main.group()
+def catalog() -> None:
+    """The music catalog: tracks with audio features and genres."""
+
+
+def _print_summary(summary: ImportSummary) -> None:
+    click.echo(f"Imported {len(summary.sources)} source(s) in {summary.seconds:.1f} s")
+    click.echo(f"  formats          {', '.join(sorted(set(summary.formats)))}")
+    click.echo(f"  rows read        {summary.rows_read:,}")
+    click.echo(f"  tracks in files  {summary.tracks_in_file:,}")
+    click.echo(f"  inserted         {summary.tracks_inserted:,}")
+    click.echo(f"  updated          {summary.tracks_updated:,}")
+    click.echo(f"  unchanged        {summary.tracks_unchanged:,}")
+    click.echo(f"  rows skipped     {summary.skipped_total:,}")
+    for reason, count in sorted(summary.rows_skipped.items()):
+        click.echo(f"    {reason:<22} {count:,}")
+
+
+@catalog.command("import")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a TTY).")
+@click.pass_context
+def catalog_import(
+    ctx: click.Context, sources: tuple[str, ...], as_json: bool, progress: bool | None
+) -> None:
+    """Import SOURCES: files, folders or http(s) URLs of CSV, gzip or zip catalog files."""
+    settings = settings_of(ctx)
+
+    async def go() -> ImportSummary:
+        async with database_for(settings) as database:
+            return await import_catalog(
+                database,
+                list(sources),
+                download_dir=settings.data_dir / "downloads",
+                progress=progress,
+            )
+
+    summary = run(go())
+    if as_json:
+        print_json(summary.to_json())
+    else:
+        _print_summary(summary)
+
+
+@catalog.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_context
+def catalog_stats_command(ctx: click.Context, as_json: bool) -> None:
+    """How many tracks, artists and genres the catalog holds."""
+    settings = settings_of(ctx)
+
+    async def go() -> dict[str, int]:
+        async with database_for(settings) as database, database.sessions() as session:
+            return (await catalog_stats(session)).to_json()
+
+    stats = run(go())
+    if as_json:
+        print_json(stats)
+    else:
+        for name, count in stats.items():
+            click.echo(f"{name:<8} {count:,}")
+
+
+# --- search -----------------------------------------------------------------------------
+
+
+def format_track(track: TrackSummary) -> str:
+    album = f" [{track.album}]" if track.album else ""
+    return f"{track.name} — {', '.join(track.artists)}{album}  {track.url}"
+
+
+@main.command()
+@click.argument("query")
+@click.option(
+    "--limit", default=10, show_default=True, type=click.IntRange(1, 100), help="Most results."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_context
+def search(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
+    """Find tracks by name, artist or album (accents and case ignored, prefixes match)."""
+    settings = settings_of(ctx)
+
+    async def go() -> list[TrackSummary]:
+        async with database_for(settings) as database, database.sessions() as session:
+            return await search_tracks(session, query, limit)
+
+    tracks = run(go())
+    if as_json:
+        print_json([track.to_json() for track in tracks])
+    elif not tracks:
+        click.echo("No tracks found. Try fewer or shorter words, or import a catalog first.")
+    else:
+        for position, track in enumerate(tracks, start=1):
+            click.echo(f"{position:>2}. {format_track(track)}")
+
+
+def _register_extra_commands() -> None:
+    from bot.bench import bench
+    from bot.demo import demo
+
+    main.add_command(demo)
+    main.add_command(bench)
+
+
+_register_extra_commands()

@@ -1,0 +1,89 @@
+"""Typed application settings, read from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    """Everything Earworm reads from its environment. Secrets never print in full."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Field(default=Path("data"), validation_alias="EARWORM_DATA_DIR")
+    database_url: str | None = Field(default=None, validation_alias="EARWORM_DATABASE_URL")
+    catalog: str | None = Field(default=None, validation_alias="EARWORM_CATALOG")
+    shared_data_dir: Path = Field(
+        default=Path("../shared/data"), validation_alias="EARWORM_SHARED_DATA"
+    )
+    log_level: str = Field(default="INFO", validation_alias="EARWORM_LOG_LEVEL")
+    discord_token: SecretStr | None = Field(default=None, validation_alias="DISCORD_TOKEN")
+    spotify_client_id: str | None = Field(default=None, validation_alias="SPOTIFY_CLIENT_ID")
+    spotify_client_secret: SecretStr | None = Field(
+        default=None, validation_alias="SPOTIFY_CLIENT_SECRET"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if "://" not in value:
+            raise ValueError(
+                "expected a URL such as sqlite+aiosqlite:///data/earworm.db "
+                "or postgresql+asyncpg://user@host/db"
+            )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("catalog", "spotify_client_id")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured URL, or an SQLite file inside the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'earworm.db').as_posix()}"
+
+    @property
+    def spotify_enabled(self) -> bool:
+        return bool(self.spotify_client_id and self.spotify_client_secret)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning a validation failure into one line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        fields = Settings.model_fields
+        lines = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "settings"
+            alias = fields[name].validation_alias if name in fields else None
+            variable = alias if isinstance(alias, str) else name
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{variable}: {message}")
+        raise SettingsError("; ".join(lines)) from None

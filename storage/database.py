@@ -1,0 +1,44 @@
+"""Open a database ready for use: engine, sessions, schema at head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage import migrate
+from storage.engine import make_engine, make_sessionmaker, redact
+from storage.errors import DatabaseUnavailableError
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=False)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def open_database(url: str, *, upgrade: bool = True) -> Database:
+    """Connect to `url` and, unless told otherwise, migrate it to the newest schema."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        if upgrade:
+            await migrate.upgrade(engine)
+    except (OperationalError, DBAPIError, OSError) as exc:
+        await engine.dispose()
+        reason = getattr(exc, "orig", None) or exc
+        raise DatabaseUnavailableError(f"cannot open database {redact(url)}: {reason}") from None
+    except BaseException:
+        await engine.dispose()
+        raise
+    return Database(engine=engine, sessions=make_sessionmaker(engine))

@@ -1,0 +1,73 @@
+"""Plain dataclasses the repositories return; nothing outside storage/ sees ORM objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class TrackSummary:
+    """What a search result or a card needs to show a track."""
+
+    id: str
+    name: str
+    artists: tuple[str, ...]
+    album: str | None
+    popularity: int | None
+
+    @property
+    def url(self) -> str:
+        return f"https://open.spotify.com/track/{self.id}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "artists": list(self.artists),
+            "album": self.album,
+            "popularity": self.popularity,
+            "url": self.url,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogStats:
+    tracks: int
+    artists: int
+    genres: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"tracks": self.tracks, "artists": self.artists, "genres": self.genres}
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    """What `earworm catalog import` did, for people and (with --json) for machines."""
+
+    sources: list[str]
+    formats: list[str]
+    rows_read: int = 0
+    tracks_in_file: int = 0
+    tracks_inserted: int = 0
+    tracks_updated: int = 0
+    tracks_unchanged: int = 0
+    rows_skipped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.rows_skipped.values())
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "sources": self.sources,
+            "formats": self.formats,
+            "rows_read": self.rows_read,
+            "tracks_in_file": self.tracks_in_file,
+            "tracks_inserted": self.tracks_inserted,
+            "tracks_updated": self.tracks_updated,
+            "tracks_unchanged": self.tracks_unchanged,
+            "rows_skipped": dict(sorted(self.rows_skipped.items())),
+            "rows_skipped_total": self.skipped_total,
+            "seconds": round(self.seconds, 3),
+        }

@@ -1,0 +1,274 @@
+"""Members' opinions of tracks: reactions, buttons, commands and imports.
+
+Writes are idempotent, because Discord may deliver a gateway event more than once: the
+unique indexes on `feedback` decide what counts as "the same" event (see the model's
+docstring), and `INSERT ... ON CONFLICT` applies that rule without a read-then-write race.
+Nothing here commits; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Row, Select, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.errors import StorageError
+from storage.models import Feedback, FeedbackKind, FeedbackSource, Track, utcnow
+from storage.repositories.people import (
+    check_aware,
+    check_snowflake,
+    ensure_guild,
+    ensure_user,
+    insert_or_ignore,
+)
+
+RATING_MIN = 1
+RATING_MAX = 5
+MAX_PAGE = 100
+
+E = TypeVar("E", FeedbackKind, FeedbackSource)
+
+
+class UnknownTrackError(StorageError):
+    """A track id that is not in the catalog."""
+
+    def __init__(self, track_id: str) -> None:
+        super().__init__(
+            f"track {track_id!r} is not in the catalog; import it first or check the id"
+        )
+        self.track_id = track_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedbackEvent:
+    """One opinion to record. `guild_id` is None in DMs; `message_id` is None for commands
+    and imports; `value` is the stars of a rating and None otherwise; `created_at` None
+    means now."""
+
+    user_id: int
+    guild_id: int | None
+    track_id: str
+    kind: FeedbackKind
+    source: FeedbackSource
+    message_id: int | None = None
+    value: int | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedbackRecord:
+    """One stored opinion."""
+
+    id: int
+    user_id: int
+    guild_id: int | None
+    track_id: str
+    kind: FeedbackKind
+    source: FeedbackSource
+    message_id: int | None
+    value: int | None
+    created_at: datetime
+
+
+def _enum_member(cls: type[E], value: object) -> E:
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in cls)
+        raise ValueError(f"unknown feedback {cls.__name__}: {value!r} (one of {allowed})") from None
+
+
+def _validate(event: FeedbackEvent) -> tuple[FeedbackKind, FeedbackSource]:
+    """The event's kind and source as enums, or ValueError naming what is wrong."""
+    check_snowflake(event.user_id, "user id")
+    if event.guild_id is not None:
+        check_snowflake(event.guild_id, "guild id")
+    if event.message_id is not None:
+        check_snowflake(event.message_id, "message id")
+    if not isinstance(event.track_id, str) or not event.track_id:
+        raise ValueError(f"track id must be a non-empty string, got {event.track_id!r}")
+    kind = _enum_member(FeedbackKind, event.kind)
+    source = _enum_member(FeedbackSource, event.source)
+    value = event.value
+    if kind is FeedbackKind.RATING:
+        if value is None:
+            raise ValueError(f"a rating needs a value from {RATING_MIN} to {RATING_MAX}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"a rating value must be an integer, got {value!r}")
+        if not RATING_MIN <= value <= RATING_MAX:
+            raise ValueError(f"a rating must be from {RATING_MIN} to {RATING_MAX}, got {value}")
+    elif value is not None:
+        raise ValueError(f"only ratings carry a value; {kind.value} got {value!r}")
+    check_aware(event.created_at, "feedback created_at")
+    return kind, source
+
+
+async def _require_track(session: AsyncSession, track_id: str) -> None:
+    # Asked explicitly: a foreign-key failure would say neither which key nor which id.
+    if await session.scalar(select(Track.id).where(Track.id == track_id)) is None:
+        raise UnknownTrackError(track_id)
+
+
+async def record_feedback(session: AsyncSession, event: FeedbackEvent) -> bool:
+    """Store `event`; whether the database changed.
+
+    A repeat of a stored event (same user, message, track, kind and source; or, without a
+    message, same user, track, kind and source) is a no-op returning False. A rating with
+    the same key replaces the stored stars, returning True only when they differ.
+    Raises ValueError for a malformed event and UnknownTrackError for a track not in the
+    catalog.
+    """
+    kind, source = _validate(event)
+    await _require_track(session, event.track_id)
+    await ensure_user(session, event.user_id)
+    if event.guild_id is not None:
+        await ensure_guild(session, event.guild_id)
+
+    table = Feedback.__table__
+    statement = insert_or_ignore(session, table).values(
+        user_id=event.user_id,
+        guild_id=event.guild_id,
+        track_id=event.track_id,
+        kind=kind,
+        source=source,
+        message_id=event.message_id,
+        value=event.value,
+        created_at=event.created_at or utcnow(),
+    )
+    # The conflict target must name the partial unique index the row falls under.
+    if event.message_id is None:
+        target: dict[str, Any] = {
+            "index_elements": [table.c.user_id, table.c.track_id, table.c.kind, table.c.source],
+            "index_where": table.c.message_id.is_(None),
+        }
+    else:
+        target = {
+            "index_elements": [
+                table.c.user_id,
+                table.c.message_id,
+                table.c.track_id,
+                table.c.kind,
+                table.c.source,
+            ],
+            "index_where": table.c.message_id.is_not(None),
+        }
+    if kind is FeedbackKind.RATING:
+        statement = statement.on_conflict_do_update(
+            **target,
+            set_={
+                "value": statement.excluded.value,
+                "guild_id": statement.excluded.guild_id,
+                # The time of the opinion now stored, so snapshots pick the change up.
+                "created_at": statement.excluded.created_at,
+            },
+            where=table.c.value.is_distinct_from(statement.excluded.value),
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(**target)
+    # RETURNING yields a row only when a row was inserted or updated.
+    result = await session.execute(statement.returning(table.c.id))
+    return result.first() is not None
+
+
+async def remove_feedback(
+    session: AsyncSession,
+    user_id: int,
+    message_id: int | None,
+    track_id: str,
+    kind: FeedbackKind,
+    source: FeedbackSource,
+) -> bool:
+    """Delete exactly the row that event made (a removed reaction, an /unlike); whether
+    one existed. `message_id` None removes the feedback given without a message."""
+    check_snowflake(user_id, "user id")
+    kind = _enum_member(FeedbackKind, kind)
+    source = _enum_member(FeedbackSource, source)
+    message: ColumnElement[bool]
+    if message_id is None:
+        message = Feedback.message_id.is_(None)
+    else:
+        message = Feedback.message_id == check_snowflake(message_id, "message id")
+    result = await session.execute(
+        delete(Feedback).where(
+            Feedback.user_id == user_id,
+            message,
+            Feedback.track_id == track_id,
+            Feedback.kind == kind,
+            Feedback.source == source,
+        )
+    )
+    return result.rowcount > 0
+
+
+def _record(row: Row[Any]) -> FeedbackRecord:
+    return FeedbackRecord(
+        id=row.id,
+        user_id=row.user_id,
+        guild_id=row.guild_id,
+        track_id=row.track_id,
+        kind=row.kind,
+        source=row.source,
+        message_id=row.message_id,
+        value=row.value,
+        created_at=row.created_at,
+    )
+
+
+def _select_records() -> Select[Any]:
+    # Columns, not entities: the identity map could hold rows another statement changed.
+    return select(
+        Feedback.id,
+        Feedback.user_id,
+        Feedback.guild_id,
+        Feedback.track_id,
+        Feedback.kind,
+        Feedback.source,
+        Feedback.message_id,
+        Feedback.value,
+        Feedback.created_at,
+    )
+
+
+async def user_feedback(
+    session: AsyncSession, user_id: int, *, limit: int = 20, offset: int = 0
+) -> list[FeedbackRecord]:
+    """One page of the user's feedback, newest first (for /history); at most 100 rows."""
+    check_snowflake(user_id, "user id")
+    if limit < 0 or offset < 0:
+        raise ValueError(f"limit and offset must not be negative, got {limit} and {offset}")
+    result = await session.execute(
+        _select_records()
+        .where(Feedback.user_id == user_id)
+        .order_by(Feedback.created_at.desc(), Feedback.id.desc())
+        .limit(min(limit, MAX_PAGE))
+        .offset(offset)
+    )
+    return [_record(row) for row in result]
+
+
+async def count_user_feedback(session: AsyncSession, user_id: int) -> int:
+    check_snowflake(user_id, "user id")
+    count = await session.scalar(
+        select(func.count()).select_from(Feedback).where(Feedback.user_id == user_id)
+    )
+    return count or 0
+
+
+async def feedback_since(session: AsyncSession, since: datetime | None) -> list[FeedbackRecord]:
+    """Feedback created (or, for ratings, last changed) at or after `since`, by id.
+
+    `since` None means all. The bound is inclusive, so a row stamped exactly at the previous
+    snapshot's time is not lost; a snapshot keyed by id absorbs the overlap.
+    """
+    statement = _select_records().order_by(Feedback.id)
+    if check_aware(since, "since") is not None:
+        statement = statement.where(Feedback.created_at >= since)
+    result = await session.execute(statement)
+    return [_record(row) for row in result]
+
+
+async def count_feedback(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(Feedback)) or 0

@@ -1,0 +1,115 @@
+"""Reading the catalog: look-ups, full-text search and counts."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.dto import CatalogStats, TrackSummary
+from storage.models import Artist, Genre, Track
+
+MAX_QUERY_TOKENS = 12
+MAX_TOKEN_LENGTH = 64
+MAX_LIMIT = 100
+# Letters and digits only: the same split as FTS5's unicode61 tokenizer, so every token
+# can be quoted safely and nothing the user types is read as FTS syntax.
+TOKEN = re.compile(r"[^\W_]+")
+SPOTIFY_TRACK = re.compile(
+    r"^(?:https?://open\.spotify\.com/(?:intl-[a-z]{2}/)?track/|spotify:track:)?"
+    r"(?P<id>[0-9A-Za-z]{22})(?:[/?#].*)?$"
+)
+# Relevance first (bm25 weights: name, artists, album), nudged towards popular tracks.
+SEARCH_SQL = text(
+    """
+    SELECT t.id, t.name, t.artist_names, t.album, t.popularity
+    FROM track_search
+    JOIN tracks AS t ON t.id = track_search.track_id
+    WHERE track_search MATCH :match
+    ORDER BY bm25(track_search, 0.0, 10.0, 6.0, 2.0) * (1.0 + coalesce(t.popularity, 0) / 50.0)
+    LIMIT :limit
+    """
+)
+
+
+def _summary(
+    track_id: str, name: str, artist_names: str, album: str | None, popularity: int | None
+) -> TrackSummary:
+    return TrackSummary(
+        id=track_id,
+        name=name,
+        artists=tuple(json.loads(artist_names)),
+        album=album,
+        popularity=popularity,
+    )
+
+
+def spotify_track_id(query: str) -> str | None:
+    """The track id in a Spotify track URL, URI or bare id, else None."""
+    match = SPOTIFY_TRACK.match(query.strip())
+    return match.group("id") if match else None
+
+
+def fts_match_expression(query: str) -> str | None:
+    """A safe FTS5 expression for free text: quoted prefix tokens, all required.
+
+    Returns None when the text has nothing searchable (empty, only punctuation or emoji).
+    """
+    normalized = unicodedata.normalize("NFC", query)
+    tokens = [token[:MAX_TOKEN_LENGTH] for token in TOKEN.findall(normalized)]
+    tokens = list(dict.fromkeys(token.casefold() for token in tokens))[:MAX_QUERY_TOKENS]
+    if not tokens:
+        return None
+    # One-letter prefixes would expand to a large part of the vocabulary; match those whole.
+    phrases = [f'"{token}"*' if len(token) > 1 else f'"{token}"' for token in tokens]
+    return "{name artists album} : (" + " AND ".join(phrases) + ")"
+
+
+async def get_tracks(session: AsyncSession, ids: Sequence[str]) -> list[TrackSummary]:
+    """Tracks for `ids`, in the order given; unknown ids are left out."""
+    if not ids:
+        return []
+    result = await session.execute(
+        select(Track.id, Track.name, Track.artist_names, Track.album, Track.popularity).where(
+            Track.id.in_(list(dict.fromkeys(ids)))
+        )
+    )
+    found = {row[0]: _summary(*row) for row in result.tuples()}
+    return [found[track_id] for track_id in dict.fromkeys(ids) if track_id in found]
+
+
+async def search_tracks(session: AsyncSession, query: str, limit: int = 10) -> list[TrackSummary]:
+    """Tracks matching `query` by name, artists or album; any text is safe to pass.
+
+    A Spotify track URL, URI or id finds that track first.
+    """
+    limit = max(0, min(limit, MAX_LIMIT))
+    if limit == 0:
+        return []
+    results: list[TrackSummary] = []
+    track_id = spotify_track_id(query)
+    if track_id is not None:
+        results = await get_tracks(session, [track_id])
+        if results:
+            return results
+    match = fts_match_expression(query)
+    if match is None:
+        return results
+    rows = await session.execute(SEARCH_SQL, {"match": match, "limit": limit})
+    return [_summary(*row) for row in rows.tuples()]
+
+
+async def catalog_stats(session: AsyncSession) -> CatalogStats:
+    counts = await session.execute(
+        select(
+            select(func.count()).select_from(Track).scalar_subquery(),
+            select(func.count()).select_from(Artist).scalar_subquery(),
+            select(func.count()).select_from(Genre).scalar_subquery(),
+        )
+    )
+    tracks, artists, genres = counts.one()
+    return CatalogStats(tracks=tracks, artists=artists, genres=genres)
