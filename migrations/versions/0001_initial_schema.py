@@ -20,6 +20,16 @@ depends_on: str | Sequence[str] | None = None
 # triggers: the tracks table has a text primary key, so its rowids are not stable across
 # VACUUM and cannot anchor an external-content index. Rows are found again by their
 # indexed track_id token (plus an exact comparison, as tokens are case-folded).
+# Apostrophes are dropped rather than split on, so "dont" and "don't" both find "Don't".
+FOLD = "replace(replace({}, char(39), ''), char(8217), '')"
+INDEXED = "{id}, " + ", ".join(
+    FOLD.format(column) for column in ("{name}", "{artist_names}", "coalesce({album}, '')")
+)
+NEW_ROW = INDEXED.format(
+    id="new.id", name="new.name", artist_names="new.artist_names", album="new.album"
+)
+STORED_ROW = INDEXED.format(id="id", name="name", artist_names="artist_names", album="album")
+
 FTS_OBJECTS = [
     """
     CREATE VIRTUAL TABLE track_search USING fts5(
@@ -28,10 +38,9 @@ FTS_OBJECTS = [
         prefix = '2 3 4'
     )
     """,
-    """
+    f"""
     CREATE TRIGGER tracks_search_insert AFTER INSERT ON tracks BEGIN
-        INSERT INTO track_search (track_id, name, artists, album)
-        VALUES (new.id, new.name, new.artist_names, coalesce(new.album, ''));
+        INSERT INTO track_search (track_id, name, artists, album) VALUES ({NEW_ROW});
     END
     """,
     """
@@ -40,13 +49,12 @@ FTS_OBJECTS = [
         WHERE track_search MATCH 'track_id:"' || old.id || '"' AND track_id = old.id;
     END
     """,
-    """
+    f"""
     CREATE TRIGGER tracks_search_update AFTER UPDATE OF id, name, artist_names, album ON tracks
     BEGIN
         DELETE FROM track_search
         WHERE track_search MATCH 'track_id:"' || old.id || '"' AND track_id = old.id;
-        INSERT INTO track_search (track_id, name, artists, album)
-        VALUES (new.id, new.name, new.artist_names, coalesce(new.album, ''));
+        INSERT INTO track_search (track_id, name, artists, album) VALUES ({NEW_ROW});
     END
     """,
 ]
@@ -58,8 +66,7 @@ def _create_search() -> None:
     for statement in FTS_OBJECTS:
         op.execute(statement)
     op.execute(
-        "INSERT INTO track_search (track_id, name, artists, album) "
-        "SELECT id, name, artist_names, coalesce(album, '') FROM tracks"
+        f"INSERT INTO track_search (track_id, name, artists, album) SELECT {STORED_ROW} FROM tracks"
     )
 
 

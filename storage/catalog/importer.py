@@ -190,7 +190,7 @@ async def _artist_ids(
         result = await connection.execute(
             select(table.c.name_key, table.c.id).where(table.c.name_key.in_(chunk))
         )
-        ids.update(dict(result.tuples().all()))
+        ids.update(dict(result.all()))
     # A Spotify artist id already stored under another name: reuse that artist.
     by_spotify = {
         spotify_id: key for key, (_, spotify_id) in wanted.items() if key not in ids and spotify_id
@@ -248,7 +248,7 @@ async def _link_genres(
         result = await connection.execute(
             select(table.c.name, table.c.id).where(table.c.name.in_(chunk))
         )
-        ids.update(dict(result.tuples().all()))
+        ids.update(dict(result.all()))
     links = [{"track_id": track_id, "genre_id": ids[genre]} for track_id, genre in pairs]
     link_insert = upsert_insert(connection.dialect, TrackGenre.__table__).on_conflict_do_nothing()
     for chunk in _chunks(links, WRITE_CHUNK):

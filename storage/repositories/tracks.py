@@ -19,6 +19,7 @@ MAX_LIMIT = 100
 # Letters and digits only: the same split as FTS5's unicode61 tokenizer, so every token
 # can be quoted safely and nothing the user types is read as FTS syntax.
 TOKEN = re.compile(r"[^\W_]+")
+APOSTROPHES = re.compile("['\u2019]")
 SPOTIFY_TRACK = re.compile(
     r"^(?:https?://open\.spotify\.com/(?:intl-[a-z]{2}/)?track/|spotify:track:)?"
     r"(?P<id>[0-9A-Za-z]{22})(?:[/?#].*)?$"
@@ -59,7 +60,8 @@ def fts_match_expression(query: str) -> str | None:
 
     Returns None when the text has nothing searchable (empty, only punctuation or emoji).
     """
-    normalized = unicodedata.normalize("NFC", query)
+    # Apostrophes vanish, as they do in the index: "don't" and "dont" are the same word.
+    normalized = APOSTROPHES.sub("", unicodedata.normalize("NFC", query))
     tokens = [token[:MAX_TOKEN_LENGTH] for token in TOKEN.findall(normalized)]
     tokens = list(dict.fromkeys(token.casefold() for token in tokens))[:MAX_QUERY_TOKENS]
     if not tokens:
@@ -78,7 +80,7 @@ async def get_tracks(session: AsyncSession, ids: Sequence[str]) -> list[TrackSum
             Track.id.in_(list(dict.fromkeys(ids)))
         )
     )
-    found = {row[0]: _summary(*row) for row in result.tuples()}
+    found = {row[0]: _summary(*row) for row in result}
     return [found[track_id] for track_id in dict.fromkeys(ids) if track_id in found]
 
 
@@ -100,7 +102,7 @@ async def search_tracks(session: AsyncSession, query: str, limit: int = 10) -> l
     if match is None:
         return results
     rows = await session.execute(SEARCH_SQL, {"match": match, "limit": limit})
-    return [_summary(*row) for row in rows.tuples()]
+    return [_summary(*row) for row in rows]
 
 
 async def catalog_stats(session: AsyncSession) -> CatalogStats:
