@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from bot.cli_common import EarwormGroup, print_json, run, settings_of
+from bot.cli_common import EarwormGroup, fail, print_json, run, settings_of
 from bot.composition import database_for
 from bot.settings import load_settings
 from storage import migrate
@@ -176,6 +176,33 @@ def search(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
     else:
         for position, track in enumerate(tracks, start=1):
             click.echo(f"{position:>2}. {format_track(track)}")
+
+
+@main.command("run")
+@click.pass_context
+def run_bot(ctx: click.Context) -> None:
+    """Connect to Discord with DISCORD_TOKEN and serve until stopped."""
+    settings = settings_of(ctx)
+    if settings.discord_token is None:
+        fail(
+            "DISCORD_TOKEN is not set. Create a bot in the Discord developer portal, "
+            "then export its token."
+        )
+
+    import aiohttp
+    import discord
+
+    from bot.app import create_bot
+
+    bot = create_bot(settings)
+    try:
+        bot.run(settings.discord_token.get_secret_value(), log_handler=None)
+    except discord.LoginFailure:
+        fail("Discord rejected DISCORD_TOKEN. Copy the bot token again from the developer portal.")
+    except discord.PrivilegedIntentsRequired:
+        fail("Discord refused an intent Earworm asked for; this is a bug, please report it.")
+    except (aiohttp.ClientError, OSError) as exc:
+        fail(f"cannot reach Discord ({exc}). Check the network and try again.")
 
 
 def _register_extra_commands() -> None:

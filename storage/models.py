@@ -214,7 +214,9 @@ class Feedback(Base):
     __tablename__ = "feedback"
     __table_args__ = (
         CheckConstraint(
-            "(kind = 'rating' AND value BETWEEN 1 AND 5) OR (kind <> 'rating' AND value IS NULL)",
+            # NULL would make the first branch NULL, and a NULL CHECK passes: test it explicitly.
+            "(kind = 'rating' AND value IS NOT NULL AND value BETWEEN 1 AND 5) "
+            "OR (kind <> 'rating' AND value IS NULL)",
             name="rating_value",
         ),
         Index(
@@ -239,6 +241,7 @@ class Feedback(Base):
             postgresql_where=text("message_id IS NULL"),
         ),
         Index("ix_feedback_created_at", "created_at"),
+        Index("ix_feedback_user_created", "user_id", "created_at"),
         Index("ix_feedback_track_id", "track_id"),
         Index("ix_feedback_guild_created", "guild_id", "created_at"),
     )

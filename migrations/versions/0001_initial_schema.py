@@ -226,7 +226,8 @@ def upgrade() -> None:
         sa.Column("message_id", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "(kind = 'rating' AND value BETWEEN 1 AND 5) OR (kind <> 'rating' AND value IS NULL)",
+            "(kind = 'rating' AND value IS NOT NULL AND value BETWEEN 1 AND 5) "
+            "OR (kind <> 'rating' AND value IS NULL)",
             name=op.f("ck_feedback_rating_value"),
         ),
         sa.ForeignKeyConstraint(
@@ -251,6 +252,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("feedback", schema=None) as batch_op:
         batch_op.create_index("ix_feedback_created_at", ["created_at"], unique=False)
+        batch_op.create_index("ix_feedback_user_created", ["user_id", "created_at"], unique=False)
         batch_op.create_index("ix_feedback_guild_created", ["guild_id", "created_at"], unique=False)
         batch_op.create_index("ix_feedback_track_id", ["track_id"], unique=False)
         batch_op.create_index(
@@ -387,6 +389,7 @@ def downgrade() -> None:
         )
         batch_op.drop_index("ix_feedback_track_id")
         batch_op.drop_index("ix_feedback_guild_created")
+        batch_op.drop_index("ix_feedback_user_created")
         batch_op.drop_index("ix_feedback_created_at")
 
     op.drop_table("feedback")

@@ -60,9 +60,7 @@ async def ensure_guild(session: AsyncSession, guild_id: int, name: str | None = 
     if name is not None:
         name = name[:MAX_GUILD_NAME]
     table = Guild.__table__
-    statement = insert_or_ignore(session, table).values(
-        id=guild_id, name=name, created_at=utcnow()
-    )
+    statement = insert_or_ignore(session, table).values(id=guild_id, name=name, created_at=utcnow())
     if name is None:
         statement = statement.on_conflict_do_nothing(index_elements=[table.c.id])
     else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -17,31 +16,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from tests.cli import assert_one_line_error, earworm
 from tests.conftest import SPOTIFY_CATALOG, require_shared
 from tests.factories import KAGGLE_114K_HEADER, csv_text, kaggle_row, track_id, write_csv
-
-
-def earworm(
-    *args: str, env: dict[str, str], timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    clean = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("EARWORM_", "DISCORD_", "SPOTIFY_"))
-    }
-    return {**clean, "EARWORM_DATA_DIR": str(tmp_path / "data"), "EARWORM_LOG_LEVEL": "WARNING"}
 
 
 @pytest.fixture
@@ -53,16 +30,6 @@ def catalog_csv(tmp_path: Path) -> Path:
         kaggle_row(3, "bad-id", "Broken", "Nobody", "pop"),
     ]
     return write_csv(tmp_path / "catalog.csv", KAGGLE_114K_HEADER, rows)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_import_stats_and_search_round_trip(env: dict[str, str], catalog_csv: Path) -> None:

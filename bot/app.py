@@ -1,0 +1,86 @@
+"""The Discord bot: built from settings by `create_bot`, started by `earworm run`."""
+
+from __future__ import annotations
+
+import logging
+import pkgutil
+
+import discord
+from discord.ext import commands
+
+from bot import exts
+from bot.settings import Settings
+from storage.database import Database, open_database
+
+log = logging.getLogger(__name__)
+
+# What the bot asks for in its invite: post cards, seed reactions, read reactions back.
+PERMISSIONS = discord.Permissions(
+    send_messages=True,
+    embed_links=True,
+    add_reactions=True,
+    read_message_history=True,
+    attach_files=True,
+)
+SCOPES = ("bot", "applications.commands")
+
+
+def intents() -> discord.Intents:
+    """Only non-privileged intents: no message content, no member list."""
+    chosen = discord.Intents.none()
+    chosen.guilds = True
+    chosen.guild_reactions = True
+    chosen.dm_reactions = True
+    return chosen
+
+
+def extension_names() -> list[str]:
+    return [
+        f"{exts.__name__}.{module.name}"
+        for module in pkgutil.iter_modules(exts.__path__)
+        if not module.name.startswith("_")
+    ]
+
+
+# Earworm never joins voice channels; don't warn about missing voice libraries.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
+
+class EarwormBot(commands.Bot):
+    """Holds the long-lived services; cogs read them as typed attributes."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned, intents=intents(), help_command=None
+        )
+        self.settings = settings
+        self._database: Database | None = None
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            raise RuntimeError("the database opens in setup_hook; use it after start-up")
+        return self._database
+
+    async def setup_hook(self) -> None:
+        self._database = await open_database(self.settings.resolved_database_url)
+        for name in extension_names():
+            await self.load_extension(name)
+
+    async def on_ready(self) -> None:
+        if self.application_id is not None:
+            url = discord.utils.oauth_url(
+                self.application_id, permissions=PERMISSIONS, scopes=SCOPES
+            )
+            log.info("connected as %s; invite: %s", self.user, url)
+
+    async def close(self) -> None:
+        await super().close()
+        if self._database is not None:
+            await self._database.close()
+
+
+def create_bot(settings: Settings) -> EarwormBot:
+    """The fully wired bot, not yet connected (tests drive it without a token)."""
+    return EarwormBot(settings)
