@@ -1,0 +1,122 @@
+"""The inputs every model trains from: an interaction snapshot and the catalog's items."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from recommender.vocab import Vocabulary
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """(user, item, weight, time) rows: feedback from the bot or a dataset's play counts.
+
+    Weights may be negative (dislikes, skips); times are Unix seconds (0 when unknown).
+    """
+
+    users: npt.NDArray[np.str_]
+    items: npt.NDArray[np.str_]
+    weights: npt.NDArray[np.float64]
+    timestamps: npt.NDArray[np.int64]
+
+    def __post_init__(self) -> None:
+        sizes = {len(self.users), len(self.items), len(self.weights), len(self.timestamps)}
+        if len(sizes) != 1:
+            raise ValueError("users, items, weights and timestamps must have the same length")
+        if len(self.weights) and not np.all(np.isfinite(self.weights)):
+            raise ValueError("interaction weights must be finite numbers (found NaN or inf)")
+
+    @classmethod
+    def from_rows(
+        cls,
+        users: Sequence[object],
+        items: Sequence[object],
+        weights: Sequence[float] | None = None,
+        timestamps: Sequence[int] | None = None,
+    ) -> Interactions:
+        count = len(users)
+        return cls(
+            users=np.asarray([str(u) for u in users], dtype=np.str_),
+            items=np.asarray([str(i) for i in items], dtype=np.str_),
+            weights=np.asarray(weights if weights is not None else np.ones(count), dtype=float),
+            timestamps=np.asarray(
+                timestamps if timestamps is not None else np.zeros(count), dtype=np.int64
+            ),
+        )
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def subset(self, mask: npt.NDArray[np.bool_]) -> Interactions:
+        return Interactions(
+            self.users[mask], self.items[mask], self.weights[mask], self.timestamps[mask]
+        )
+
+    @cached_property
+    def user_vocab(self) -> Vocabulary:
+        return Vocabulary(self.users.tolist())
+
+    @cached_property
+    def item_vocab(self) -> Vocabulary:
+        return Vocabulary(self.items.tolist())
+
+    def matrix(
+        self, users: Vocabulary | None = None, items: Vocabulary | None = None
+    ) -> sp.csr_matrix:
+        """Users x items, weights of repeated pairs summed; rows/columns outside the
+        vocabularies are dropped."""
+        users = users or self.user_vocab
+        items = items or self.item_vocab
+        rows = users.indices(self.users.tolist())
+        cols = items.indices(self.items.tolist())
+        keep = (rows >= 0) & (cols >= 0)
+        matrix = sp.csr_matrix(
+            (self.weights[keep], (rows[keep], cols[keep])), shape=(len(users), len(items))
+        )
+        matrix.sum_duplicates()
+        return matrix
+
+
+@dataclass(frozen=True)
+class ItemCatalog:
+    """The tracks a model may recommend, with what content models and reasons need."""
+
+    ids: npt.NDArray[np.str_]
+    names: list[str]
+    artists: list[tuple[str, ...]]
+    genres: list[tuple[str, ...]]
+    popularity: FloatArray
+    features: FloatArray  # items x len(feature_names); NaN where unknown
+    feature_names: tuple[str, ...]
+    vocab: Vocabulary = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        count = len(self.ids)
+        lengths = {len(self.names), len(self.artists), len(self.genres), len(self.popularity)}
+        if lengths != {count} and count:
+            raise ValueError("every catalog column must have one entry per item")
+        if self.features.shape != (count, len(self.feature_names)):
+            raise ValueError("features must be items x feature_names")
+        object.__setattr__(self, "vocab", Vocabulary(self.ids.tolist()))
+        if len(self.vocab) != count:
+            raise ValueError("catalog item ids must be unique")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def main_artist(self, index: int) -> str:
+        artists = self.artists[index]
+        return artists[0] if artists else ""
+
+    def label(self, index: int) -> str:
+        """How a reason names a track: "Title" by "Artist"."""
+        artist = self.main_artist(index)
+        return f"{self.names[index]} by {artist}" if artist else self.names[index]

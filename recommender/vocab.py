@@ -1,0 +1,51 @@
+"""External ids (Spotify track ids, Discord user ids) to dense indices and back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+
+class Vocabulary:
+    """An immutable, ordered set of string ids. Unknown ids map to -1, never raise."""
+
+    __slots__ = ("_ids", "_index")
+
+    def __init__(self, ids: Iterable[str]) -> None:
+        unique = list(dict.fromkeys(str(i) for i in ids))
+        self._ids = np.array(unique, dtype=np.str_) if unique else np.array([], dtype="<U1")
+        self._index = {identifier: position for position, identifier in enumerate(unique)}
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, identifier: object) -> bool:
+        return identifier in self._index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocabulary) and list(self._ids) == list(other._ids)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._ids))
+
+    def __repr__(self) -> str:
+        return f"Vocabulary({len(self)} ids)"
+
+    @property
+    def ids(self) -> npt.NDArray[np.str_]:
+        return self._ids
+
+    def index(self, identifier: str) -> int:
+        """The dense index of `identifier`, or -1 when unknown."""
+        return self._index.get(identifier, -1)
+
+    def indices(self, identifiers: Iterable[str]) -> npt.NDArray[np.int64]:
+        return np.fromiter((self._index.get(str(i), -1) for i in identifiers), dtype=np.int64)
+
+    def id_of(self, index: int) -> str:
+        return str(self._ids[index])
+
+    def ids_of(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> list[str]:
+        return [str(identifier) for identifier in self._ids[np.asarray(indices, dtype=np.int64)]]
