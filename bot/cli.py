@@ -206,11 +206,19 @@ def run_bot(ctx: click.Context) -> None:
 
 
 def _register_extra_commands() -> None:
+    import importlib
+    import pkgutil
+
+    from bot import commands
     from bot.bench import bench
     from bot.demo import demo
 
     main.add_command(demo)
     main.add_command(bench)
+    for module in pkgutil.iter_modules(commands.__path__):
+        if not module.name.startswith("_"):
+            found = importlib.import_module(f"{commands.__name__}.{module.name}")
+            main.add_command(found.command)
 
 
 _register_extra_commands()

@@ -1,0 +1,98 @@
+"""Bulk reads for training and serving models: the whole catalog, all feedback."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import AUDIO_FEATURES, Feedback, Genre, Track, TrackGenre
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogRows:
+    """Column-wise catalog, ordered by track id: one entry per track in every list."""
+
+    ids: list[str]
+    names: list[str]
+    artists: list[tuple[str, ...]]
+    genres: list[tuple[str, ...]]
+    popularity: list[int | None]
+    features: dict[str, list[float | None]]  # audio feature name -> values
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRows:
+    """Column-wise feedback, ordered by id (the order it arrived in)."""
+
+    ids: list[int]
+    users: list[int]
+    guilds: list[int | None]
+    tracks: list[str]
+    kinds: list[str]
+    values: list[int | None]
+    created_at: list[datetime]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+async def catalog_rows(session: AsyncSession) -> CatalogRows:
+    feature_columns = [getattr(Track, name) for name in AUDIO_FEATURES]
+    result = await session.execute(
+        select(
+            Track.id, Track.name, Track.artist_names, Track.popularity, *feature_columns
+        ).order_by(Track.id)
+    )
+    rows = result.all()
+    genre_rows = await session.execute(
+        select(TrackGenre.track_id, Genre.name)
+        .join(Genre, Genre.id == TrackGenre.genre_id)
+        .order_by(TrackGenre.track_id, Genre.name)
+    )
+    genres: defaultdict[str, list[str]] = defaultdict(list)
+    for track_id, genre in genre_rows:
+        genres[track_id].append(genre)
+    return CatalogRows(
+        ids=[row[0] for row in rows],
+        names=[row[1] for row in rows],
+        artists=[tuple(json.loads(row[2])) for row in rows],
+        genres=[tuple(genres.get(row[0], ())) for row in rows],
+        popularity=[row[3] for row in rows],
+        features={
+            name: [row[4 + position] for row in rows]
+            for position, name in enumerate(AUDIO_FEATURES)
+        },
+    )
+
+
+async def feedback_rows(session: AsyncSession, *, guild_id: int | None = None) -> FeedbackRows:
+    """All feedback, or one guild's when `guild_id` is given."""
+    statement = select(
+        Feedback.id,
+        Feedback.user_id,
+        Feedback.guild_id,
+        Feedback.track_id,
+        Feedback.kind,
+        Feedback.value,
+        Feedback.created_at,
+    ).order_by(Feedback.id)
+    if guild_id is not None:
+        statement = statement.where(Feedback.guild_id == guild_id)
+    rows = (await session.execute(statement)).all()
+    return FeedbackRows(
+        ids=[row[0] for row in rows],
+        users=[row[1] for row in rows],
+        guilds=[row[2] for row in rows],
+        tracks=[row[3] for row in rows],
+        kinds=[str(row[4].value if hasattr(row[4], "value") else row[4]) for row in rows],
+        values=[row[5] for row in rows],
+        created_at=[row[6] for row in rows],
+    )
