@@ -21,40 +21,58 @@ depends_on: str | Sequence[str] | None = None
 # VACUUM and cannot anchor an external-content index. Rows are found again by their
 # indexed track_id token (plus an exact comparison, as tokens are case-folded).
 # Apostrophes are dropped rather than split on, so "dont" and "don't" both find "Don't".
+# Popularity rides along (unindexed) so ranking needs no join; a bulk import pauses the
+# triggers through track_search_sync and refills the index in popularity order instead.
 FOLD = "replace(replace({}, char(39), ''), char(8217), '')"
-INDEXED = "{id}, " + ", ".join(
-    FOLD.format(column) for column in ("{name}", "{artist_names}", "coalesce({album}, '')")
+INDEXED = (
+    "{id}, "
+    + ", ".join(
+        FOLD.format(column) for column in ("{name}", "{artist_names}", "coalesce({album}, '')")
+    )
+    + ", {popularity}"
 )
 NEW_ROW = INDEXED.format(
-    id="new.id", name="new.name", artist_names="new.artist_names", album="new.album"
+    id="new.id",
+    name="new.name",
+    artist_names="new.artist_names",
+    album="new.album",
+    popularity="new.popularity",
 )
-STORED_ROW = INDEXED.format(id="id", name="name", artist_names="artist_names", album="album")
+STORED_ROW = INDEXED.format(
+    id="id", name="name", artist_names="artist_names", album="album", popularity="popularity"
+)
+COLUMNS = "track_id, name, artists, album, popularity"
+SYNCING = "(SELECT paused FROM track_search_sync) = 0"
+DELETE_OLD = """
+        DELETE FROM track_search
+        WHERE track_search MATCH 'track_id:"' || old.id || '"' AND track_id = old.id;"""
 
 FTS_OBJECTS = [
     """
     CREATE VIRTUAL TABLE track_search USING fts5(
-        track_id, name, artists, album,
+        track_id, name, artists, album, popularity UNINDEXED,
         tokenize = 'unicode61 remove_diacritics 2',
-        prefix = '2 3 4'
+        prefix = '1 2 3 4'
     )
     """,
+    "CREATE TABLE track_search_sync (paused INTEGER NOT NULL)",
+    "INSERT INTO track_search_sync (paused) VALUES (0)",
     f"""
-    CREATE TRIGGER tracks_search_insert AFTER INSERT ON tracks BEGIN
-        INSERT INTO track_search (track_id, name, artists, album) VALUES ({NEW_ROW});
-    END
-    """,
-    """
-    CREATE TRIGGER tracks_search_delete AFTER DELETE ON tracks BEGIN
-        DELETE FROM track_search
-        WHERE track_search MATCH 'track_id:"' || old.id || '"' AND track_id = old.id;
+    CREATE TRIGGER tracks_search_insert AFTER INSERT ON tracks WHEN {SYNCING} BEGIN
+        INSERT INTO track_search ({COLUMNS}) VALUES ({NEW_ROW});
     END
     """,
     f"""
-    CREATE TRIGGER tracks_search_update AFTER UPDATE OF id, name, artist_names, album ON tracks
+    CREATE TRIGGER tracks_search_delete AFTER DELETE ON tracks WHEN {SYNCING} BEGIN
+        {DELETE_OLD}
+    END
+    """,
+    f"""
+    CREATE TRIGGER tracks_search_update
+    AFTER UPDATE OF id, name, artist_names, album, popularity ON tracks WHEN {SYNCING}
     BEGIN
-        DELETE FROM track_search
-        WHERE track_search MATCH 'track_id:"' || old.id || '"' AND track_id = old.id;
-        INSERT INTO track_search (track_id, name, artists, album) VALUES ({NEW_ROW});
+        {DELETE_OLD}
+        INSERT INTO track_search ({COLUMNS}) VALUES ({NEW_ROW});
     END
     """,
 ]
@@ -66,7 +84,8 @@ def _create_search() -> None:
     for statement in FTS_OBJECTS:
         op.execute(statement)
     op.execute(
-        f"INSERT INTO track_search (track_id, name, artists, album) SELECT {STORED_ROW} FROM tracks"
+        f"INSERT INTO track_search ({COLUMNS}) SELECT {STORED_ROW} FROM tracks "
+        "ORDER BY coalesce(popularity, -1) DESC, id"
     )
 
 
@@ -80,6 +99,7 @@ def _drop_search() -> None:
     ):
         op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
     op.execute("DROP TABLE IF EXISTS track_search")
+    op.execute("DROP TABLE IF EXISTS track_search_sync")
 
 
 def upgrade() -> None:

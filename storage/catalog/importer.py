@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from tqdm import tqdm
 
+from storage import search_schema
 from storage.catalog.formats import ParsedTrack, artist_key
 from storage.catalog.parse import ParsedCatalog, parse_files
 from storage.catalog.sources import download, expand_sources, is_url
@@ -30,6 +31,8 @@ TIMESTAMPS = {"created_at", "updated_at"}
 TRACK_COLUMNS = tuple(c.name for c in Track.__table__.columns if c.name not in TIMESTAMPS)
 LOOKUP_CHUNK = 900
 WRITE_CHUNK = 5_000
+# Above this many changed tracks, refilling the search index in one pass beats triggers.
+BULK_SEARCH_REFILL = 2_000
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -144,9 +147,14 @@ async def _write(
         disable=None if progress is None else not progress,
         leave=False,
     ) as bar:
+        bulk = connection.dialect.name == "sqlite" and len(to_write) > BULK_SEARCH_REFILL
+        if bulk:
+            await search_schema.pause_sync(connection)
         await _upsert_tracks(connection, to_write, bar)
         await _link_artists(connection, relinked, bar)
         await _link_genres(connection, new_genres, bar)
+        if bulk:
+            await search_schema.refill_and_resume(connection)
 
 
 async def _upsert_tracks(

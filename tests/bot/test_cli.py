@@ -235,5 +235,7 @@ def test_import_killed_halfway_keeps_the_previous_catalog(
     assert _track_count(database) == before
     with sqlite3.connect(database) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        # The killed import had paused the search triggers; the rollback switched them back.
+        assert connection.execute("SELECT paused FROM track_search_sync").fetchone()[0] == 0
     found = earworm("search", "halo", "--json", env=env)
     assert [r["name"] for r in json.loads(found.stdout)] == ["Halo"]

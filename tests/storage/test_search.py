@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, update
+from sqlalchemy import delete, text, update
 
 from storage.catalog.importer import import_catalog
 from storage.database import Database
@@ -171,3 +171,29 @@ def test_spotify_track_id_parsing() -> None:
     assert spotify_track_id(f"spotify:track:{tid}") == tid
     assert spotify_track_id("https://open.spotify.com/album/4uLU6hMCjMI75M1A2tKUQC") is None
     assert spotify_track_id("halo") is None
+
+
+async def test_bulk_import_refills_the_index_and_resumes_the_triggers(
+    database: Database, tmp_path: Path
+) -> None:
+    # Enough rows for the one-pass refill; "the" matches every one of them.
+    rows = [
+        kaggle_row(i, track_id(i), f"The Song {i}", f"Band {i}", "pop", popularity=str(i % 101))
+        for i in range(3_000)
+    ]
+    await import_catalog(database, [str(write_csv(tmp_path / "big.csv", KAGGLE_114K_HEADER, rows))])
+
+    async with database.sessions() as session:
+        results = await search_tracks(session, "the", 10)
+        assert [track.popularity for track in results] == [100] * 10
+        assert len(await search_tracks(session, "song 2999", 10)) == 1
+        paused = (await session.execute(text("SELECT paused FROM track_search_sync"))).scalar()
+        assert paused == 0
+        # Triggers are live again: a single edit shows up at once.
+        await session.execute(update(Track).where(Track.id == track_id(5)).values(name="Solo"))
+        await session.commit()
+        assert [t.name for t in await search_tracks(session, "solo", 10)] == ["Solo"]
+
+
+async def test_a_one_letter_last_word_is_a_prefix(catalog: Database) -> None:
+    assert await _names(catalog, "blinding l") == ["Blinding Lights", "Blinding Lights - Cover"]
