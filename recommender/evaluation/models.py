@@ -1,0 +1,59 @@
+"""The models the harness can evaluate, by name: each is a factory taking the seed.
+
+Content models are imported only when asked for, so the harness works (and says clearly
+what is missing) whether or not `recommender.content` is installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from recommender.base import Recommender
+from recommender.itemknn import ItemKNN
+from recommender.popularity import Popularity
+
+
+class ModelUnavailable(Exception):
+    """A model that exists by name but cannot be built here; the message says why."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    factory: Callable[[int], Recommender]
+    needs_audio_features: bool = False
+
+
+def _content(mode: str) -> Callable[[int], Recommender]:
+    def build(seed: int) -> Recommender:
+        content: Any = importlib.import_module("recommender.content")
+        model: Recommender = content.ContentSimilarity(mode=mode, seed=seed)
+        return model
+
+    return build
+
+
+MODELS: dict[str, ModelSpec] = {
+    "pop": ModelSpec(lambda seed: Popularity()),
+    "itemknn": ModelSpec(lambda seed: ItemKNN()),
+    "content": ModelSpec(_content("normal"), needs_audio_features=True),
+    "content-genre": ModelSpec(_content("genre"), needs_audio_features=True),
+}
+
+
+def model_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ModelUnavailable(f"unknown model {name!r}; choose from {', '.join(MODELS)}") from None
+
+
+def build_model(name: str, seed: int) -> Recommender:
+    """A fresh, unfitted model; ModelUnavailable when its code cannot be loaded or built."""
+    spec = model_spec(name)
+    try:
+        return spec.factory(seed)
+    except (ImportError, AttributeError, TypeError) as exc:
+        raise ModelUnavailable(f"model {name!r} is not available: {exc}") from None
