@@ -14,6 +14,7 @@ from storage.dto import CatalogStats, TrackSummary
 from storage.models import Artist, Genre, Track
 
 MAX_QUERY_TOKENS = 12
+SHORT_QUERY_TOKENS = 3
 MAX_TOKEN_LENGTH = 64
 MAX_LIMIT = 100
 # Letters and digits only: the same split as FTS5's unicode61 tokenizer, so every token
@@ -79,12 +80,13 @@ def fts_match_expression(query: str) -> str | None:
     tokens = list(dict.fromkeys(token.casefold() for token in tokens))[:MAX_QUERY_TOKENS]
     if not tokens:
         return None
-    # The last word may be half typed ("pretty g"), so it is a prefix; so are earlier words
-    # ("tayl swi", "da mo"), except single letters ("w.a.n.t.s"), whose prefixes would
-    # expand to a large part of the vocabulary for no gain.
+    # The last word may be half typed ("pretty g"), so it is a prefix. In short queries the
+    # earlier words are prefixes too ("tayl swi", "da mo"); in longer ones, and for single
+    # letters ("w.a.n.t.s"), they are whole words: expanding them costs much, finds little.
     last = len(tokens) - 1
+    short = len(tokens) <= SHORT_QUERY_TOKENS
     phrases = [
-        f'"{token}"*' if position == last or len(token) > 1 else f'"{token}"'
+        f'"{token}"*' if position == last or (short and len(token) > 1) else f'"{token}"'
         for position, token in enumerate(tokens)
     ]
     return "{name artists album} : (" + " AND ".join(phrases) + ")"
