@@ -1,0 +1,227 @@
+"""`earworm similar` and `earworm mix`: the content model over the database's catalog.
+
+The model is fitted once per catalog version (a few seconds for our 32k tracks) and cached
+under `<data dir>/models/content/<catalog fingerprint>-r<MODEL_REVISION>`; later commands
+only load it (about 0.1 s) until an import changes the catalog, which refits it and removes
+the older one.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cli_common import fail, print_json, run, settings_of
+from bot.composition import database_for
+from bot.settings import Settings
+from storage.dto import TrackSummary
+from storage.repositories.catalog_version import catalog_version
+from storage.repositories.snapshots import catalog_rows
+from storage.repositories.tracks import search_tracks
+
+if TYPE_CHECKING:
+    from recommender.base import Recommendation
+    from recommender.content import ContentSimilarity
+    from recommender.data import ItemCatalog
+
+log = logging.getLogger(__name__)
+# Bump when ContentSimilarity's fitting changes: cached models of older code are refitted.
+MODEL_REVISION = 1
+MAX_RESULTS = 100
+DEFAULT_K = 10
+
+
+class ContentRequestError(Exception):
+    """A request the content model cannot answer; the message says what to do instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    query: str
+    track: TrackSummary
+
+
+@dataclass(frozen=True, slots=True)
+class ContentAnswer:
+    seeds: list[Seed]
+    mode: str
+    results: list[Recommendation]
+    model: ContentSimilarity
+
+
+def model_directory(settings: Settings, fingerprint: str) -> Path:
+    return settings.data_dir / "models" / "content" / f"{fingerprint}-r{MODEL_REVISION}"
+
+
+async def answer(settings: Settings, queries: Sequence[str], k: int, mode: str) -> ContentAnswer:
+    """Resolve each query to a track, then the tracks like it (one query) or like all of
+    them together (a mix). Raises ContentRequestError with a message for the user."""
+    from recommender.content import MAX_MIX_SEEDS
+
+    if not 1 <= k <= MAX_RESULTS:
+        raise ContentRequestError(f"--k must be between 1 and {MAX_RESULTS}, got {k}")
+    if not 1 <= len(queries) <= MAX_MIX_SEEDS:
+        raise ContentRequestError(
+            f"a mix takes 1 to {MAX_MIX_SEEDS} tracks, got {len(queries)}; "
+            "pick your favourite few and try again"
+        )
+    async with database_for(settings) as database, database.sessions() as session:
+        version = await catalog_version(session)
+        if version.tracks == 0:
+            raise ContentRequestError(
+                "the catalog is empty, so there is nothing to compare with. "
+                "Import one first: earworm catalog import PATH_OR_URL"
+            )
+        seeds = [Seed(query, await _resolve(session, query)) for query in queries]
+        directory = model_directory(settings, version.fingerprint)
+        model = _load_cached(directory)
+        if model is None:
+            model = await _fit_and_cache(session, directory)
+    model = model.with_mode(mode)
+    seed_ids = list(dict.fromkeys(seed.track.id for seed in seeds))
+    for seed in seeds:
+        _check_usable(model, seed.track, mode)
+    results = model.similar_items(seed_ids[0], k) if len(seed_ids) == 1 else model.mix(seed_ids, k)
+    return ContentAnswer(seeds, mode, results, model)
+
+
+async def _resolve(session: AsyncSession, query: str) -> TrackSummary:
+    found = await search_tracks(session, query, 1)
+    if not found:
+        raise ContentRequestError(
+            f"no track matches {query!r}. Try `earworm search {query!r}` to find it, "
+            "or pass a Spotify track URL or id"
+        )
+    return found[0]
+
+
+def _check_usable(model: ContentSimilarity, track: TrackSummary, mode: str) -> None:
+    label = f"{track.name} by {', '.join(track.artists)}"
+    if not model.has_features(track.id):
+        raise ContentRequestError(
+            f"{label} has no audio features, so Earworm cannot tell what it sounds like; "
+            "try another track"
+        )
+    if mode == "genre" and not model.genres_of(track.id):
+        raise ContentRequestError(f"{label} has no genre in the catalog; try --mode normal")
+
+
+def _load_cached(directory: Path) -> ContentSimilarity | None:
+    from recommender.artifacts import ArtifactError
+    from recommender.content import ContentSimilarity
+
+    if not directory.exists():
+        return None
+    try:
+        return ContentSimilarity.load(directory)
+    except ArtifactError as exc:  # damaged or from another format: fit again
+        log.warning("refitting the content model: %s", exc)
+        return None
+
+
+async def _fit_and_cache(session: AsyncSession, directory: Path) -> ContentSimilarity:
+    from bot.catalog import item_catalog
+    from recommender.content import ContentSimilarity
+    from recommender.data import Interactions
+
+    catalog = item_catalog(await catalog_rows(session))
+    model = ContentSimilarity(seed=0).fit(Interactions.from_rows([], []), catalog)
+    try:
+        model.save(directory)
+    except OSError as exc:  # e.g. another process caching the same model: it is only a cache
+        log.warning("could not cache the content model in %s: %s", directory, exc)
+        return model
+    _remove_stale(directory)
+    return model
+
+
+async def load_catalog(settings: Settings) -> ItemCatalog:
+    """The whole catalog as the recommender sees it."""
+    from bot.catalog import item_catalog
+
+    async with database_for(settings) as database, database.sessions() as session:
+        return item_catalog(await catalog_rows(session))
+
+
+def _remove_stale(current: Path) -> None:
+    """Models of older catalog versions are never read again."""
+    for sibling in current.parent.iterdir():
+        if sibling != current and sibling.is_dir() and not sibling.name.startswith("."):
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+def result_json(answer: ContentAnswer) -> list[dict[str, object]]:
+    catalog = answer.model.catalog
+    rows: list[dict[str, object]] = []
+    for result in answer.results:
+        index = catalog.vocab.index(result.item)
+        rows.append(
+            {
+                "id": result.item,
+                "name": catalog.names[index],
+                "artists": list(catalog.artists[index]),
+                "genres": list(catalog.genres[index]),
+                "score": round(result.score, 4),
+                "reason": result.reason,
+                "url": f"https://open.spotify.com/track/{result.item}",
+            }
+        )
+    return rows
+
+
+def print_answer(answer: ContentAnswer, as_json: bool) -> None:
+    if as_json:
+        print_json(result_json(answer))
+        return
+    catalog = answer.model.catalog
+    seeds = " + ".join(f"{s.track.name} — {', '.join(s.track.artists)}" for s in answer.seeds)
+    genre_note = ", sharing a genre" if answer.mode == "genre" else ""
+    click.echo(f"Tracks like {seeds}{genre_note}:")
+    if not answer.results:
+        click.echo("  nothing similar found; try --mode normal or another track.")
+    for position, result in enumerate(answer.results, start=1):
+        index = catalog.vocab.index(result.item)
+        artists = ", ".join(catalog.artists[index])
+        click.echo(f"{position:>3}. {catalog.names[index]} — {artists}  ({result.score:.2f})")
+        click.echo(f"     {result.reason}")
+        click.echo(f"     https://open.spotify.com/track/{result.item}")
+
+
+# --- the commands' shared options and body -----------------------------------------------
+
+
+def content_options(genre_help: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """--k, --mode and --json, the same for `similar` and `mix`."""
+
+    def decorate(function: Callable[..., None]) -> Callable[..., None]:
+        function = click.option("--json", "as_json", is_flag=True, help="Print as JSON.")(function)
+        function = click.option(
+            "--mode",
+            type=click.Choice(["normal", "genre"]),
+            default="normal",
+            show_default=True,
+            help=genre_help,
+        )(function)
+        return click.option(
+            "--k", "k", default=DEFAULT_K, show_default=True, help="How many tracks (1-100)."
+        )(function)
+
+    return decorate
+
+
+def respond(ctx: click.Context, queries: Sequence[str], k: int, mode: str, as_json: bool) -> None:
+    try:
+        found = run(answer(settings_of(ctx), queries, k, mode))
+    except ContentRequestError as exc:
+        fail(str(exc))
+    print_answer(found, as_json)
