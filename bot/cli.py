@@ -8,7 +8,7 @@ import click
 
 from bot.cli_common import EarwormGroup, fail, print_json, run, settings_of
 from bot.composition import database_for
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from storage import migrate
 from storage.catalog.importer import import_catalog
 from storage.dto import ImportSummary, TrackSummary
@@ -38,24 +38,24 @@ def db() -> None:
     """Database schema: apply or inspect migrations."""
 
 
+async def _migrate(settings: Settings, action: str, revision: str) -> str | None:
+    """Run one migration command and return the revision the database ends at."""
+    from storage.engine import make_engine
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        await getattr(migrate, action)(engine, revision)
+        return await migrate.current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 @click.pass_context
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     """Apply migrations (every command that needs the database does this by itself)."""
-    settings = settings_of(ctx)
-
-    async def go() -> str | None:
-        from storage.engine import make_engine
-
-        engine = make_engine(settings.resolved_database_url)
-        try:
-            await migrate.upgrade(engine, revision)
-            return await migrate.current_revision(engine)
-        finally:
-            await engine.dispose()
-
-    click.echo(f"database at revision {run(go())}")
+    click.echo(f"database at revision {run(_migrate(settings_of(ctx), 'upgrade', revision))}")
 
 
 @db.command("downgrade")
@@ -63,19 +63,8 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 @click.pass_context
 def db_downgrade(ctx: click.Context, revision: str) -> None:
     """Revert migrations down to REVISION ("base" removes every table)."""
-    settings = settings_of(ctx)
-
-    async def go() -> str | None:
-        from storage.engine import make_engine
-
-        engine = make_engine(settings.resolved_database_url)
-        try:
-            await migrate.downgrade(engine, revision)
-            return await migrate.current_revision(engine)
-        finally:
-            await engine.dispose()
-
-    click.echo(f"database at revision {run(go()) or 'base'}")
+    reached = run(_migrate(settings_of(ctx), "downgrade", revision))
+    click.echo(f"database at revision {reached or 'base'}")
 
 
 # --- catalog ----------------------------------------------------------------------------

@@ -11,3 +11,7 @@ class DatabaseUnavailableError(StorageError):
 
 class CatalogImportError(StorageError):
     """A catalog source cannot be imported as a whole (missing, corrupt, unknown format)."""
+
+
+class MigrationError(StorageError):
+    """A migration command cannot run (an unknown revision, say)."""

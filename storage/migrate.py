@@ -6,13 +6,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations import MIGRATIONS_DIR
 from storage.engine import redact
-from storage.errors import DatabaseUnavailableError
+from storage.errors import DatabaseUnavailableError, MigrationError
 
 
 def alembic_config() -> Config:
@@ -61,6 +62,8 @@ async def _run_command(engine: AsyncEngine, action: str, revision: str) -> None:
             finally:
                 if sqlite:
                     await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+    except CommandError as exc:
+        raise MigrationError(f"cannot migrate to {revision!r}: {exc}") from None
     except (OperationalError, DBAPIError, OSError) as exc:
         reason = getattr(exc, "orig", None) or exc
         raise DatabaseUnavailableError(

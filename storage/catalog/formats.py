@@ -114,6 +114,18 @@ class CatalogFormat:
 
 
 _FEATURE_COLUMNS = {name: name for name in CORE_FEATURES}
+# The playlist-based datasets (TidyTuesday 2020 and the 2024 files) share these names.
+_PLAYLIST_COLUMNS = {
+    "id": "track_id",
+    "name": "track_name",
+    "album": "track_album_name",
+    "album_id": "track_album_id",
+    "artists": "track_artist",
+    "popularity": "track_popularity",
+    "duration_ms": "duration_ms",
+    "release_date": "track_album_release_date",
+    **_FEATURE_COLUMNS,
+}
 
 FORMATS: tuple[CatalogFormat, ...] = (
     CatalogFormat(
@@ -136,35 +148,14 @@ FORMATS: tuple[CatalogFormat, ...] = (
     CatalogFormat(
         name="spotify-2024",
         title='Kaggle "Spotify Music Dataset" 2024 (high/low popularity)',
-        columns={
-            "id": "track_id",
-            "name": "track_name",
-            "album": "track_album_name",
-            "album_id": "track_album_id",
-            "artists": "track_artist",
-            "popularity": "track_popularity",
-            "duration_ms": "duration_ms",
-            "release_date": "track_album_release_date",
-            "time_signature": "time_signature",
-            **_FEATURE_COLUMNS,
-        },
+        columns={**_PLAYLIST_COLUMNS, "time_signature": "time_signature"},
         split_artists=_comma_artists,
         genre_columns=("playlist_genre", "playlist_subgenre"),
     ),
     CatalogFormat(
         name="tidytuesday-spotify-songs",
         title="TidyTuesday 2020-01-21 spotify_songs",
-        columns={
-            "id": "track_id",
-            "name": "track_name",
-            "album": "track_album_name",
-            "album_id": "track_album_id",
-            "artists": "track_artist",
-            "popularity": "track_popularity",
-            "duration_ms": "duration_ms",
-            "release_date": "track_album_release_date",
-            **_FEATURE_COLUMNS,
-        },
+        columns=_PLAYLIST_COLUMNS,
         split_artists=_single_artist,
         genre_columns=("playlist_genre", "playlist_subgenre"),
     ),

@@ -74,6 +74,10 @@ def test_db_upgrade_and_downgrade_commands(env: dict[str, str]) -> None:
     assert json.loads(again.stdout) == {"tracks": 0, "artists": 0, "genres": 0}
 
 
+def test_unknown_revision_is_one_clear_line(env: dict[str, str]) -> None:
+    assert_one_line_error(earworm("db", "downgrade", "nonsense", env=env), "nonsense")
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "fragment"),
     [
