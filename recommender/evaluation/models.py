@@ -37,7 +37,7 @@ def _content(mode: str) -> Callable[[int], Recommender]:
 
 MODELS: dict[str, ModelSpec] = {
     "pop": ModelSpec(lambda seed: Popularity()),
-    "itemknn": ModelSpec(lambda seed: ItemKNN()),
+    "itemknn": ModelSpec(lambda seed: ItemKNN(seed=seed)),
     "content": ModelSpec(_content("normal"), needs_audio_features=True),
     "content-genre": ModelSpec(_content("genre"), needs_audio_features=True),
 }
