@@ -17,6 +17,7 @@ DEFAULT_CATALOG_URL = (
     "https://huggingface.co/datasets/maharshipandya/spotify-tracks-dataset/resolve/main/dataset.csv"
 )
 DEMO_QUERIES = ("blinding lights", "beyonce", "daft punk", "bohemian rhap", "tayl swi")
+SIMILAR_SEEDS = ("blinding lights", "halo beyonce", "one more time daft punk")
 
 
 async def _catalog_source(settings: Settings) -> str:
@@ -65,7 +66,11 @@ async def run_demo(settings: Settings) -> None:
                     click.echo("   (nothing in this catalog)")
                 for track in tracks:
                     click.echo(f"   {track.name} — {', '.join(track.artists)}  {track.url}")
-        click.echo('\nTry it yourself: earworm search "your favourite song"')
+        await _show_recommendations(settings)
+        click.echo(
+            '\nTry it yourself: earworm search "your favourite song", '
+            'earworm similar "your favourite song", earworm trending --genre rock'
+        )
 
 
 @click.command()
@@ -73,3 +78,35 @@ async def run_demo(settings: Settings) -> None:
 def demo(ctx: click.Context) -> None:
     """Set up the database, import a catalog and show search working."""
     run(run_demo(settings_of(ctx)))
+
+
+async def _show_recommendations(settings: Settings) -> None:
+    """The models that need no listening history: trending and sounds-like."""
+    import asyncio
+
+    from bot.commands.trending import load_snapshot
+    from bot.content_service import ContentRequestError, answer
+    from recommender.trending import CatalogTrending
+
+    snapshot = await load_snapshot(settings)
+    if len(snapshot.catalog) == 0:
+        return
+    # Fitting is CPU work: off the event loop, as the bot will do it.
+    chart = await asyncio.to_thread(
+        lambda: CatalogTrending().fit(snapshot.feedback, snapshot.catalog).top(5)
+    )
+    click.echo("\nTrending (top tracks of the top artists):")
+    for entry in chart:
+        index = snapshot.catalog.vocab.index(entry.item)
+        click.echo(f"   {snapshot.catalog.label(index)}: {entry.reason}")
+    for query in SIMILAR_SEEDS:
+        try:
+            found = await answer(settings, [query], k=5, mode="normal")
+        except ContentRequestError:
+            continue  # this catalog lacks that song; try the next
+        seed = found.seeds[0].track
+        click.echo(f"\nSounds like {seed.name} — {', '.join(seed.artists)}:")
+        for result in found.results:
+            index = snapshot.catalog.vocab.index(result.item)
+            click.echo(f"   {snapshot.catalog.label(index)}: {result.reason}")
+        break
