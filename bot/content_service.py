@@ -188,7 +188,8 @@ def print_answer(answer: ContentAnswer, as_json: bool) -> None:
     genre_note = ", sharing a genre" if answer.mode == "genre" else ""
     click.echo(f"Tracks like {seeds}{genre_note}:")
     if not answer.results:
-        click.echo("  nothing similar found; try --mode normal or another track.")
+        hint = "--mode normal or another track" if answer.mode == "genre" else "another track"
+        click.echo(f"  nothing similar found; try {hint}.")
     for position, result in enumerate(answer.results, start=1):
         index = catalog.vocab.index(result.item)
         artists = ", ".join(catalog.artists[index])
