@@ -120,3 +120,10 @@ class ItemCatalog:
         """How a reason names a track: "Title" by "Artist"."""
         artist = self.main_artist(index)
         return f"{self.names[index]} by {artist}" if artist else self.names[index]
+
+
+def row_items(matrix: sp.csr_matrix, row: int) -> npt.NDArray[np.int64]:
+    """The column indices stored in one row of a CSR matrix (none for row -1, unknown)."""
+    if row < 0:
+        return np.empty(0, dtype=np.int64)
+    return matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]].astype(np.int64)

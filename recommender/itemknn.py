@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from recommender.artifacts import Arrays
 from recommender.base import Recommendation, Recommender, check_k, top_k
-from recommender.data import Interactions, ItemCatalog
+from recommender.data import Interactions, ItemCatalog, row_items
 from recommender.vocab import Vocabulary
 
 if TYPE_CHECKING:
@@ -372,12 +372,7 @@ class ItemKNN(Recommender):
         return scores
 
     def seen_items(self, user: str) -> npt.NDArray[np.int64]:
-        row = self._users.index(user)
-        if row < 0:
-            return np.empty(0, dtype=np.int64)
-        return self._seen.indices[self._seen.indptr[row] : self._seen.indptr[row + 1]].astype(
-            np.int64
-        )
+        return row_items(self._seen, self._users.index(user))
 
     def reason(self, user: str, item_index: int) -> str:
         row = self._users.index(user)

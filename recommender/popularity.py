@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from recommender.artifacts import Arrays
 from recommender.base import Recommender
-from recommender.data import Interactions, ItemCatalog
+from recommender.data import Interactions, ItemCatalog, row_items
 from recommender.vocab import Vocabulary
 
 
@@ -43,12 +43,7 @@ class Popularity(Recommender):
         return np.tile(self._counts, (len(users), 1))
 
     def seen_items(self, user: str) -> npt.NDArray[np.int64]:
-        row = self._users.index(user)
-        if row < 0:
-            return np.empty(0, dtype=np.int64)
-        return self._seen.indices[self._seen.indptr[row] : self._seen.indptr[row + 1]].astype(
-            np.int64
-        )
+        return row_items(self._seen, self._users.index(user))
 
     def reason(self, user: str, item_index: int) -> str:
         listeners = int(self._counts[item_index])

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from recommender.artifacts import Arrays
 from recommender.base import Recommender, check_k
-from recommender.data import Interactions, ItemCatalog
+from recommender.data import Interactions, ItemCatalog, row_items
 from recommender.diversity import normalize_artist, normalize_title
 from recommender.vocab import Vocabulary
 
@@ -218,11 +218,7 @@ class SeenItems:
         return cls(users, matrix)
 
     def of_user(self, user: str) -> IntArray:
-        row = self.users.index(user)
-        if row < 0:
-            return np.empty(0, dtype=np.int64)
-        start, stop = self.matrix.indptr[row], self.matrix.indptr[row + 1]
-        return self.matrix.indices[start:stop].astype(np.int64)
+        return row_items(self.matrix, self.users.index(user))
 
     def to_arrays(self) -> Arrays:
         return {
