@@ -26,13 +26,20 @@ class ModelSpec:
     needs_audio_features: bool = False
 
 
-def _content(mode: str) -> Callable[[int], Recommender]:
+def _lazy(module: str, cls: str, **options: Any) -> Callable[[int], Recommender]:
+    """A factory that imports `module` only when the model is asked for (torch is slow to
+    import, and a model whose code is missing should be a clear message, not a crash)."""
+
     def build(seed: int) -> Recommender:
-        content: Any = importlib.import_module("recommender.content")
-        model: Recommender = content.ContentSimilarity(mode=mode, seed=seed)
+        loaded: Any = importlib.import_module(module)
+        model: Recommender = getattr(loaded, cls)(seed=seed, **options)
         return model
 
     return build
+
+
+def _content(mode: str) -> Callable[[int], Recommender]:
+    return _lazy("recommender.content", "ContentSimilarity", mode=mode)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -40,6 +47,11 @@ MODELS: dict[str, ModelSpec] = {
     "itemknn": ModelSpec(lambda seed: ItemKNN(seed=seed)),
     "content": ModelSpec(_content("normal"), needs_audio_features=True),
     "content-genre": ModelSpec(_content("genre"), needs_audio_features=True),
+    "als": ModelSpec(_lazy("recommender.als", "ALS")),
+    "bpr": ModelSpec(_lazy("recommender.bpr", "BPR")),
+    "ncf": ModelSpec(_lazy("recommender.ncf", "NCF")),
+    # The hybrid uses audio features when the dataset has them and does without otherwise.
+    "hybrid": ModelSpec(_lazy("recommender.hybrid", "Hybrid")),
 }
 
 
