@@ -1,0 +1,593 @@
+"""The hybrid: what a member actually sees, from how much Earworm knows about them.
+
+Three tiers by a member's positive feedback (likes, loves, good ratings):
+
+- **cold** (none): what is popular (listeners on Earworm, then the catalog's popularity),
+  with onboarding variety: at most two tracks of one genre and two of one artist in ten.
+- **light** (fewer than `threshold`): content similarity to what they liked, blended with
+  popularity; a collaborative model knows too little of them yet.
+- **warm** (`threshold` or more): the collaborative models (ALS, NCF, ...) blended with
+  content similarity and popularity.
+
+Each model's scores are standardised per member (recommender.blend) and added with the
+tier's weights. Weights are chosen by NDCG@10 on a validation split carved from the
+training rows (one liked item held out per member, the harness's leave-one-out), the
+components fitted on the rest; then every component is refitted on all rows. A tier with
+too few validation members keeps its default weights, and the tuning record says so.
+
+A track nobody has played yet is unknown to the collaborative models: they count as
+neutral about it, so a brand-new track reaches people through content similarity.
+Every result says why, in the words of the component that contributed most to it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from recommender.artifacts import ARRAYS, MANIFEST, Arrays, ArtifactError, write_artifact
+from recommender.base import Recommendation, Recommender, check_k, top_k
+from recommender.blend import Fill, search_weights, standardise
+from recommender.data import Interactions, ItemCatalog, row_items
+from recommender.diversity import ARTIST_WINDOW, diversify
+from recommender.vocab import Vocabulary
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+TIERS = ("light", "warm")
+DEFAULT_THRESHOLD = 5
+# Before tuning, and for a tier with too few validation members to tune on.
+# Shares of the collaborative models (split evenly between them), content and popularity.
+DEFAULT_SHARES = {
+    "light": {"collaborative": 0.0, "content": 0.7, "pop": 0.3},
+    "warm": {"collaborative": 0.7, "content": 0.2, "pop": 0.1},
+}
+MIN_TUNING_USERS = 30
+MAX_TUNING_USERS = 1_000
+GRID_STEP = 0.1
+# How much the catalog's own popularity adds to listeners on Earworm for cold members.
+CATALOG_PRIOR = 0.5
+MAX_PER_GENRE_COLD = 2
+# Candidates examined per requested result before the diversity rules run out of them.
+POOL_PER_RESULT = 5
+
+# Component kinds and where their classes live (imported only when used: torch is slow).
+COMPONENT_CLASSES = {
+    "als": ("recommender.als", "ALS"),
+    "bpr": ("recommender.bpr", "BPR"),
+    "ncf": ("recommender.ncf", "NCF"),
+    "itemknn": ("recommender.itemknn", "ItemKNN"),
+    "content": ("recommender.content", "ContentSimilarity"),
+    "pop": ("recommender.popularity", "Popularity"),
+}
+FILL: dict[str, Fill] = {"content": "lowest", "pop": "lowest"}  # collaborative: "neutral"
+
+
+def component_class(kind: str) -> type[Recommender]:
+    try:
+        module, name = COMPONENT_CLASSES[kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown hybrid component {kind!r}; choose from {', '.join(COMPONENT_CLASSES)}"
+        ) from None
+    cls: type[Recommender] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+def _has_audio_features(catalog: ItemCatalog | None) -> bool:
+    return catalog is not None and len(catalog) > 0 and bool(np.isfinite(catalog.features).any())
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """One batch of members: each component's standardised scores over the universe."""
+
+    users: list[str]
+    z: dict[str, npt.NDArray[np.float32]]
+    scored: dict[str, npt.NDArray[np.bool_]]  # where the component really scored the item
+
+
+class Hybrid(Recommender):
+    """Tiered blend of collaborative models, content similarity and popularity."""
+
+    kind = "hybrid"
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        collaborative: Sequence[str] = ("als",),
+        content_mode: str = "genre",
+        threshold: int = DEFAULT_THRESHOLD,
+        weights: Mapping[str, Mapping[str, float]] | None = None,
+        grid_step: float = GRID_STEP,
+    ) -> None:
+        if isinstance(collaborative, str):
+            collaborative = (collaborative,)
+        for kind in collaborative:
+            if kind in ("content", "pop"):
+                raise ValueError(f"{kind!r} is not a collaborative model")
+            component_class(kind)  # fails early on an unknown kind
+        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+            raise ValueError(f"threshold must be a positive integer, got {threshold!r}")
+        if not 0 < grid_step <= 0.5:
+            raise ValueError(f"grid_step must be in (0, 0.5], got {grid_step!r}")
+        self.seed = int(seed)
+        self.collaborative_kinds = tuple(dict.fromkeys(collaborative))
+        self.content_mode = content_mode
+        self.threshold = threshold
+        self.grid_step = grid_step
+        self.fixed_weights = (
+            _checked_weights(weights, self.collaborative_kinds) if weights is not None else None
+        )
+        self.weights: dict[str, dict[str, float]] = {}
+        self.tuning: dict[str, Any] = {}
+        self.components: dict[str, Recommender] = {}
+        self._catalog: ItemCatalog | None = None
+        self._items = Vocabulary([])
+        self._users = Vocabulary([])
+        self._liked = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._seen = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._columns: dict[str, IntArray] = {}  # universe index -> component index (-1)
+        self._cold_row = np.zeros(0, dtype=np.float32)
+        self._listeners = np.zeros(0)  # per universe item; NaN where nobody played it
+
+    # --- fitting ----------------------------------------------------------------------------
+
+    def fit(self, interactions: Interactions, catalog: ItemCatalog | None = None) -> Self:
+        if self.fixed_weights is not None:
+            self.weights = {tier: dict(w) for tier, w in self.fixed_weights.items()}
+            self.tuning = {"chosen": self.weights, "note": "weights given, not tuned"}
+        else:
+            self.tuning = self._tune(interactions, catalog)
+            self.weights = self.tuning["chosen"]
+        components = self._fit_components(interactions, catalog, self.seed)
+        self._assemble(components, interactions, catalog)
+        if not self.weights:
+            self.weights = self.default_weights()
+        return self
+
+    @classmethod
+    def compose(
+        cls,
+        components: Mapping[str, Recommender],
+        interactions: Interactions,
+        catalog: ItemCatalog | None = None,
+        *,
+        weights: Mapping[str, Mapping[str, float]] | None = None,
+        threshold: int = DEFAULT_THRESHOLD,
+    ) -> Self:
+        """A serving hybrid from components fitted elsewhere (e.g. the active ALS and NCF
+        of the model registry and the cached content model); popularity and members'
+        histories come from `interactions`. Nothing is tuned: `weights` or the defaults."""
+        collaborative = [kind for kind in components if kind not in ("content", "pop")]
+        model = cls(collaborative=collaborative, threshold=threshold, weights=weights)
+        fitted = dict(components)
+        if "pop" not in fitted:
+            fitted["pop"] = component_class("pop")().fit(interactions, catalog)
+        model._assemble(fitted, interactions, catalog)
+        model.weights = model.fixed_weights or model.default_weights()
+        model.tuning = {"chosen": model.weights, "note": "composed from fitted components"}
+        return model
+
+    def _fit_components(
+        self, interactions: Interactions, catalog: ItemCatalog | None, seed: int
+    ) -> dict[str, Recommender]:
+        components: dict[str, Recommender] = {}
+        for kind in self.collaborative_kinds:
+            components[kind] = component_class(kind)(seed=seed).fit(interactions, catalog)  # type: ignore[call-arg]
+        if _has_audio_features(catalog):
+            content = component_class("content")(mode=self.content_mode, seed=seed)  # type: ignore[call-arg]
+            components["content"] = content.fit(interactions, catalog)
+        components["pop"] = component_class("pop")().fit(interactions, catalog)
+        return components
+
+    def _assemble(
+        self,
+        components: Mapping[str, Recommender],
+        interactions: Interactions,
+        catalog: ItemCatalog | None,
+    ) -> None:
+        self.components = dict(components)
+        self._catalog = catalog
+        ids = list(catalog.ids.tolist()) if catalog is not None else []
+        self._items = Vocabulary([*ids, *interactions.items.tolist()])
+        self._users = interactions.user_vocab
+        matrix = interactions.matrix(self._users, self._items)
+        self._seen = (abs(matrix) > 0).astype(np.float32).tocsr()
+        liked = matrix.multiply(matrix > 0).tocsr()
+        liked.eliminate_zeros()
+        self._liked = liked.astype(np.float32)
+        self._columns = {
+            name: model.item_vocab.indices(self._items.ids.tolist())
+            for name, model in self.components.items()
+        }
+        self._listeners = self._scores_of("pop", ["\0"])[0]
+        self._cold_row = self._cold_scores()
+
+    def _cold_scores(self) -> npt.NDArray[np.float32]:
+        """Listeners on Earworm, then (with a catalog) the catalog's own popularity."""
+        pop = self._scores_of("pop", ["\0cold"], log=True)
+        total = standardise(pop, "lowest")[0]
+        if self._catalog is not None and len(self._catalog):
+            prior = np.full(len(self._items), np.nan)
+            prior[: len(self._catalog)] = self._catalog.popularity
+            total = total + CATALOG_PRIOR * standardise(prior[None, :], "lowest")[0]
+        return total.astype(np.float32)
+
+    # --- tuning -----------------------------------------------------------------------------
+
+    def _tune(self, interactions: Interactions, catalog: ItemCatalog | None) -> dict[str, Any]:
+        from recommender.itemknn import validation_split
+
+        try:
+            split = validation_split(interactions, self.seed)
+        except ValueError as exc:
+            return {"chosen": {}, "note": f"defaults, not tuned: {exc}"}
+        if len(split.test) == 0:
+            return {"chosen": {}, "note": "defaults, not tuned: no member has two liked items"}
+        probe = type(self)(
+            seed=self.seed,
+            collaborative=self.collaborative_kinds,
+            content_mode=self.content_mode,
+            threshold=self.threshold,
+        )
+        probe._assemble(
+            probe._fit_components(split.train, catalog, self.seed), split.train, catalog
+        )
+        defaults = probe.default_weights()
+        record: dict[str, Any] = {"seed": self.seed, "metric": "ndcg@10", "tiers": {}}
+        chosen: dict[str, dict[str, float]] = {}
+        users = np.asarray(split.test.users)
+        targets = probe._items.indices(split.test.items.tolist())
+        tiers = np.asarray([probe._tier(str(user)) for user in users])
+        rng = np.random.default_rng(self.seed)
+        for tier in TIERS:
+            members = np.flatnonzero(tiers == tier)
+            if len(members) > MAX_TUNING_USERS:
+                members = np.sort(rng.choice(members, MAX_TUNING_USERS, replace=False))
+            names = probe.blend_groups()
+            if len(members) < MIN_TUNING_USERS or len(names) < 2:
+                chosen[tier] = defaults[tier]
+                record["tiers"][tier] = {
+                    "validation_users": len(members),
+                    "note": f"kept the defaults (fewer than {MIN_TUNING_USERS} members to "
+                    "tune on, or nothing to blend)",
+                }
+                continue
+            rows = probe._rows([str(user) for user in users[members]])
+            stacks = [np.ascontiguousarray(rows.z[name]) for name in names]
+            excluded = np.zeros((len(members), len(probe._items)), dtype=bool)
+            for position, user in enumerate(users[members]):
+                excluded[position, probe._seen_of(str(user))] = True
+            trials = search_weights(stacks, excluded, targets[members], self.grid_step)
+            best = trials[0]
+            chosen[tier] = dict(zip(names, best.weights, strict=True))
+            record["tiers"][tier] = {
+                "validation_users": len(members),
+                "best": best.to_json(names),
+                "top": [trial.to_json(names) for trial in trials[:10]],
+                "trials": len(trials),
+            }
+        record["chosen"] = chosen
+        return record
+
+    # --- scoring ----------------------------------------------------------------------------
+
+    @property
+    def item_vocab(self) -> Vocabulary:
+        return self._items
+
+    def _positives(self, user: str) -> int:
+        row = self._users.index(user)
+        return 0 if row < 0 else int(self._liked.indptr[row + 1] - self._liked.indptr[row])
+
+    def _tier(self, user: str) -> str:
+        count = self._positives(user)
+        if count == 0:
+            return "cold"
+        return "light" if count < self.threshold else "warm"
+
+    def _seen_of(self, user: str) -> IntArray:
+        return row_items(self._seen, self._users.index(user))
+
+    def seen_items(self, user: str) -> IntArray:
+        return self._seen_of(user)
+
+    def blend_groups(self) -> list[str]:
+        """What a tier's weights are over: each collaborative model this hybrid has, then
+        "content" when it has audio features, then "pop"."""
+        names = [kind for kind in self.collaborative_kinds if kind in self.components]
+        if "content" in self.components:
+            names.append("content")
+        return [*names, "pop"]
+
+    def default_weights(self) -> dict[str, dict[str, float]]:
+        """DEFAULT_SHARES over the groups this hybrid has: the collaborative share split
+        evenly; without content, content's share goes to the collaborative models (and to
+        popularity when there are none)."""
+        groups = self.blend_groups()
+        collaborative = [g for g in groups if g not in ("content", "pop")]
+        weights: dict[str, dict[str, float]] = {}
+        for tier, shares in DEFAULT_SHARES.items():
+            content = shares["content"] if "content" in groups else 0.0
+            spare = shares["content"] - content
+            tier_weights = {kind: 0.0 for kind in collaborative}
+            together = shares["collaborative"] + spare
+            for kind in collaborative:
+                tier_weights[kind] = round(together / len(collaborative), 6)
+            if "content" in groups:
+                tier_weights["content"] = content
+            tier_weights["pop"] = shares["pop"] + (spare if not collaborative else 0.0)
+            weights[tier] = tier_weights
+        return weights
+
+    def _scores_of(self, name: str, users: Sequence[str], *, log: bool = False) -> FloatArray:
+        """A component's raw scores over the universe; NaN where it cannot score an item."""
+        model = self.components[name]
+        raw = np.asarray(model.score_users(list(users)), dtype=np.float64)
+        if log:
+            raw = np.log1p(np.maximum(raw, 0.0))
+        columns = self._columns[name]
+        known = columns >= 0
+        out = np.full((len(users), len(self._items)), np.nan)
+        out[:, known] = raw[:, columns[known]]
+        out[~np.isfinite(out)] = np.nan
+        return out
+
+    def _rows(self, users: Sequence[str]) -> _Rows:
+        z: dict[str, npt.NDArray[np.float32]] = {}
+        scored: dict[str, npt.NDArray[np.bool_]] = {}
+        for name in self.components:
+            if name == "pop":
+                raw = self._scores_of(name, users[:1], log=True)
+                z[name] = np.broadcast_to(standardise(raw, "lowest"), (len(users), raw.shape[1]))
+                scored[name] = np.broadcast_to(np.isfinite(raw), z[name].shape)
+                continue
+            raw = self._scores_of(name, users)
+            z[name] = standardise(raw, FILL.get(name, "neutral"))
+            scored[name] = np.isfinite(raw)
+        return _Rows(list(users), z, scored)
+
+    def _blend(self, rows: _Rows) -> FloatArray:
+        out = np.empty((len(rows.users), len(self._items)))
+        for position, user in enumerate(rows.users):
+            tier = self._tier(user)
+            if tier == "cold":
+                out[position] = self._cold_row
+                continue
+            total = np.zeros(len(self._items))
+            for group, weight in self.weights[tier].items():
+                if weight and group in rows.z:
+                    total += weight * rows.z[group][position]
+            out[position] = total
+        return out
+
+    def score_users(self, users: Sequence[str]) -> FloatArray:
+        users = [str(user) for user in users]
+        if not users:
+            return np.zeros((0, len(self._items)))
+        return self._blend(self._rows(users))
+
+    # --- recommending -----------------------------------------------------------------------
+
+    def recommend(
+        self, user: str, k: int = 10, *, exclude: Collection[str] = ()
+    ) -> list[Recommendation]:
+        """The top k under the diversity rules (one version of a song, at most two tracks
+        per artist in ten; for a cold member also at most two per genre in ten)."""
+        k = check_k(k)
+        user = str(user)
+        rows = self._rows([user])
+        scores = self._blend(rows)[0]
+        scores[self._seen_of(user)] = -np.inf
+        excluded = self._items.indices(exclude)
+        scores[excluded[excluded >= 0]] = -np.inf
+        chosen = self._diversified(scores, k, cold=self._tier(user) == "cold")
+        return [
+            Recommendation(self._items.id_of(i), float(scores[i]), self._reason(rows, 0, i))
+            for i in chosen
+        ]
+
+    def _diversified(self, scores: FloatArray, k: int, *, cold: bool) -> list[int]:
+        finite = int(np.isfinite(scores).sum())
+        pool = min(finite, POOL_PER_RESULT * k)
+        while True:
+            ranked = top_k(scores, pool).tolist()
+            catalog = self._catalog
+            if catalog is not None:
+                in_catalog = [i for i in ranked if i < len(catalog)]
+                if cold:
+                    in_catalog = _genre_variety(in_catalog, catalog, MAX_PER_GENRE_COLD)
+                chosen = diversify(in_catalog, catalog, k)
+            else:
+                chosen = ranked[:k]
+            if len(chosen) >= k or pool >= finite:
+                return chosen
+            pool = min(finite, pool * 4)
+
+    def reason(self, user: str, item_index: int) -> str:
+        return self._reason(self._rows([str(user)]), 0, int(item_index))
+
+    def _reason(self, rows: _Rows, position: int, item: int) -> str:
+        """The reason of the component that added most to this item's score."""
+        user = rows.users[position]
+        tier = self._tier(user)
+        if tier == "cold":
+            return self._cold_reason(item)
+        best, best_gain = "pop", -np.inf
+        for group, weight in self.weights[tier].items():
+            if group not in rows.z or not weight or not rows.scored[group][position, item]:
+                continue
+            gain = weight * float(rows.z[group][position, item])
+            if gain > best_gain:
+                best, best_gain = group, gain
+        column = int(self._columns[best][item])
+        if column < 0:
+            return self._cold_reason(item)
+        return self.components[best].reason(user, column)
+
+    def _cold_reason(self, item: int) -> str:
+        if np.isfinite(self._listeners[item]) and self._listeners[item] > 0:
+            return self.components["pop"].reason("", int(self._columns["pop"][item]))
+        catalog = self._catalog
+        if catalog is not None and item < len(catalog) and catalog.genres[item]:
+            return f"a popular {catalog.genres[item][0]} pick to start with"
+        return "popular to start with"
+
+    # --- persistence ------------------------------------------------------------------------
+
+    def state(self) -> tuple[dict[str, Any], Arrays]:
+        params = {
+            "seed": self.seed,
+            "collaborative": list(self.collaborative_kinds),
+            "content_mode": self.content_mode,
+            "threshold": self.threshold,
+            "grid_step": self.grid_step,
+            "weights": self.weights,
+            "tuning": self.tuning,
+            "components": sorted(self.components),
+            "catalog_items": len(self._catalog) if self._catalog is not None else None,
+        }
+        arrays = {
+            "items": self._items.ids,
+            "users": self._users.ids,
+            "liked_indptr": self._liked.indptr,
+            "liked_indices": self._liked.indices,
+            "liked_data": self._liked.data,
+            "seen_indptr": self._seen.indptr,
+            "seen_indices": self._seen.indices,
+        }
+        return params, arrays
+
+    def save(self, directory: Path) -> Path:
+        """The blend (manifest and arrays at the top) and each component in
+        `components/<kind>/`, all written beside `directory` and renamed into place."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+        try:
+            for name, model in self.components.items():
+                model.save(staging / "components" / name)
+            params, arrays = self.state()
+            own = write_artifact(staging / "blend", self.kind, params, arrays)
+            for file in (MANIFEST, ARRAYS):
+                os.replace(own / file, staging / file)
+            own.rmdir()
+            if directory.exists():
+                shutil.rmtree(directory)
+            os.replace(staging, directory)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        from recommender.artifacts import read_artifact
+
+        directory = Path(directory)
+        params, arrays = read_artifact(directory, cls.kind)
+        components: dict[str, Recommender] = {}
+        for name in params.get("components", []):
+            kind = "content" if name == "content" else name
+            try:
+                components[name] = component_class(kind).load(directory / "components" / name)
+            except ValueError as exc:
+                raise ArtifactError(f"{directory}: {exc}") from None
+        return cls._restore(params, arrays, components)
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: Arrays) -> Self:
+        raise ArtifactError("a hybrid is loaded with Hybrid.load(directory), with its components")
+
+    @classmethod
+    def _restore(
+        cls, params: dict[str, Any], arrays: Arrays, components: dict[str, Recommender]
+    ) -> Self:
+        model = cls(
+            seed=params["seed"],
+            collaborative=params["collaborative"],
+            content_mode=params["content_mode"],
+            threshold=params["threshold"],
+            grid_step=params["grid_step"],
+        )
+        model.weights = {tier: dict(w) for tier, w in params["weights"].items()}
+        model.tuning = params["tuning"]
+        model.components = components
+        content = components.get("content")
+        catalog = getattr(content, "catalog", None)
+        if params.get("catalog_items") is not None and catalog is None:
+            raise ArtifactError("the hybrid's catalog comes with its content component, missing")
+        model._catalog = catalog
+        model._items = Vocabulary(arrays["items"].tolist())
+        model._users = Vocabulary(arrays["users"].tolist())
+        shape = (len(model._users), len(model._items))
+        model._liked = sp.csr_matrix(
+            (arrays["liked_data"], arrays["liked_indices"], arrays["liked_indptr"]), shape=shape
+        )
+        seen = arrays["seen_indices"]
+        model._seen = sp.csr_matrix(
+            (np.ones(len(seen), dtype=np.float32), seen, arrays["seen_indptr"]), shape=shape
+        )
+        model._columns = {
+            name: component.item_vocab.indices(model._items.ids.tolist())
+            for name, component in components.items()
+        }
+        model._listeners = model._scores_of("pop", ["\0"])[0]
+        model._cold_row = model._cold_scores()
+        return model
+
+
+def _checked_weights(
+    weights: Mapping[str, Mapping[str, float]], collaborative: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Weights per tier over the collaborative kinds, "content" and "pop"; every tier given."""
+    known = {*collaborative, "content", "pop"}
+    checked: dict[str, dict[str, float]] = {}
+    for tier in TIERS:
+        if tier not in weights:
+            raise ValueError(f"weights for the {tier!r} tier are missing")
+        given = {str(group): weight for group, weight in weights[tier].items()}
+        unknown = set(given) - known
+        if unknown:
+            raise ValueError(
+                f"unknown blend group(s) {sorted(unknown)} for tier {tier!r}; "
+                f"choose from {', '.join(sorted(known))}"
+            )
+        values = {group: float(value) for group, value in given.items()}
+        if any(not np.isfinite(v) or v < 0 for v in values.values()) or not sum(values.values()):
+            raise ValueError(f"tier {tier!r} weights must be finite, >= 0 and not all zero")
+        checked[tier] = values
+    return checked
+
+
+def _genre_variety(ranked: list[int], catalog: ItemCatalog, per_genre: int) -> list[int]:
+    """`ranked` with at most `per_genre` tracks of one (first) genre in each block of ten,
+    the rest after it in their order: newcomers see a spread of genres to react to."""
+    counts: Counter[str] = Counter()
+    first: list[int] = []
+    later: list[int] = []
+    for index in ranked:
+        if len(first) % ARTIST_WINDOW == 0:
+            counts.clear()
+        genres = catalog.genres[index]
+        genre = genres[0] if genres else ""
+        if genre and counts[genre] >= per_genre:
+            later.append(index)
+            continue
+        counts[genre] += 1
+        first.append(index)
+    return first + later
