@@ -80,16 +80,23 @@ async def answer(settings: Settings, queries: Sequence[str], k: int, mode: str) 
                 "Import one first: earworm catalog import PATH_OR_URL"
             )
         seeds = [Seed(query, await _resolve(session, query)) for query in queries]
-        directory = model_directory(settings, version.fingerprint)
-        model = _load_cached(directory)
-        if model is None:
-            model = await _fit_and_cache(session, directory)
+        model = await cached_content_model(settings, session)
     model = model.with_mode(mode)
     seed_ids = list(dict.fromkeys(seed.track.id for seed in seeds))
     for seed in seeds:
         _check_usable(model, seed.track, mode)
     results = model.similar_items(seed_ids[0], k) if len(seed_ids) == 1 else model.mix(seed_ids, k)
     return ContentAnswer(seeds, mode, results, model)
+
+
+async def cached_content_model(settings: Settings, session: AsyncSession) -> ContentSimilarity:
+    """The content model of the current catalog: loaded from the cache, or fitted and cached."""
+    version = await catalog_version(session)
+    directory = model_directory(settings, version.fingerprint)
+    model = _load_cached(directory)
+    if model is None:
+        model = await _fit_and_cache(session, directory)
+    return model
 
 
 async def _resolve(session: AsyncSession, query: str) -> TrackSummary:
@@ -160,23 +167,32 @@ def _remove_stale(current: Path) -> None:
 # --- output -------------------------------------------------------------------------------
 
 
-def result_json(answer: ContentAnswer) -> list[dict[str, object]]:
-    catalog = answer.model.catalog
-    rows: list[dict[str, object]] = []
-    for result in answer.results:
+def recommendation_json(catalog: ItemCatalog, result: Recommendation) -> dict[str, object]:
+    """One result as every recommending command prints it with --json."""
+    index = catalog.vocab.index(result.item)
+    return {
+        "id": result.item,
+        "name": catalog.names[index],
+        "artists": list(catalog.artists[index]),
+        "genres": list(catalog.genres[index]),
+        "score": round(result.score, 4),
+        "reason": result.reason,
+        "url": f"https://open.spotify.com/track/{result.item}",
+    }
+
+
+def print_results(catalog: ItemCatalog, results: Sequence[Recommendation]) -> None:
+    """Numbered lines: track, artists and score, then the reason and the link."""
+    for position, result in enumerate(results, start=1):
         index = catalog.vocab.index(result.item)
-        rows.append(
-            {
-                "id": result.item,
-                "name": catalog.names[index],
-                "artists": list(catalog.artists[index]),
-                "genres": list(catalog.genres[index]),
-                "score": round(result.score, 4),
-                "reason": result.reason,
-                "url": f"https://open.spotify.com/track/{result.item}",
-            }
-        )
-    return rows
+        artists = ", ".join(catalog.artists[index])
+        click.echo(f"{position:>3}. {catalog.names[index]} — {artists}  ({result.score:.2f})")
+        click.echo(f"     {result.reason}")
+        click.echo(f"     https://open.spotify.com/track/{result.item}")
+
+
+def result_json(answer: ContentAnswer) -> list[dict[str, object]]:
+    return [recommendation_json(answer.model.catalog, result) for result in answer.results]
 
 
 def print_answer(answer: ContentAnswer, as_json: bool) -> None:
@@ -190,12 +206,7 @@ def print_answer(answer: ContentAnswer, as_json: bool) -> None:
     if not answer.results:
         hint = "--mode normal or another track" if answer.mode == "genre" else "another track"
         click.echo(f"  nothing similar found; try {hint}.")
-    for position, result in enumerate(answer.results, start=1):
-        index = catalog.vocab.index(result.item)
-        artists = ", ".join(catalog.artists[index])
-        click.echo(f"{position:>3}. {catalog.names[index]} — {artists}  ({result.score:.2f})")
-        click.echo(f"     {result.reason}")
-        click.echo(f"     https://open.spotify.com/track/{result.item}")
+    print_results(catalog, answer.results)
 
 
 # --- the commands' shared options and body -----------------------------------------------
