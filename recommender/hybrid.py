@@ -252,7 +252,7 @@ class Hybrid(Recommender):
         chosen: dict[str, dict[str, float]] = {}
         users = np.asarray(split.test.users)
         targets = probe._items.indices(split.test.items.tolist())
-        tiers = np.asarray([probe._tier(str(user)) for user in users])
+        tiers = np.asarray([probe.tier_of(str(user)) for user in users])
         rng = np.random.default_rng(self.seed)
         for tier in TIERS:
             members = np.flatnonzero(tiers == tier)
@@ -290,12 +290,18 @@ class Hybrid(Recommender):
     def item_vocab(self) -> Vocabulary:
         return self._items
 
-    def _positives(self, user: str) -> int:
-        row = self._users.index(user)
+    @property
+    def catalog(self) -> ItemCatalog | None:
+        return self._catalog
+
+    def liked_count(self, user: str) -> int:
+        """How many tracks the member gave positive feedback on."""
+        row = self._users.index(str(user))
         return 0 if row < 0 else int(self._liked.indptr[row + 1] - self._liked.indptr[row])
 
-    def _tier(self, user: str) -> str:
-        count = self._positives(user)
+    def tier_of(self, user: str) -> str:
+        """"cold", "light" or "warm" (the module docstring says what each gets)."""
+        count = self.liked_count(user)
         if count == 0:
             return "cold"
         return "light" if count < self.threshold else "warm"
@@ -364,7 +370,7 @@ class Hybrid(Recommender):
     def _blend(self, rows: _Rows) -> FloatArray:
         out = np.empty((len(rows.users), len(self._items)))
         for position, user in enumerate(rows.users):
-            tier = self._tier(user)
+            tier = self.tier_of(user)
             if tier == "cold":
                 out[position] = self._cold_row
                 continue
@@ -395,7 +401,7 @@ class Hybrid(Recommender):
         scores[self._seen_of(user)] = -np.inf
         excluded = self._items.indices(exclude)
         scores[excluded[excluded >= 0]] = -np.inf
-        chosen = self._diversified(scores, k, cold=self._tier(user) == "cold")
+        chosen = self._diversified(scores, k, cold=self.tier_of(user) == "cold")
         return [
             Recommendation(self._items.id_of(i), float(scores[i]), self._reason(rows, 0, i))
             for i in chosen
@@ -424,7 +430,7 @@ class Hybrid(Recommender):
     def _reason(self, rows: _Rows, position: int, item: int) -> str:
         """The reason of the component that added most to this item's score."""
         user = rows.users[position]
-        tier = self._tier(user)
+        tier = self.tier_of(user)
         if tier == "cold":
             return self._cold_reason(item)
         best, best_gain = "pop", -np.inf
