@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 # Bump when ContentSimilarity's fitting changes: cached models of older code are refitted.
-MODEL_REVISION = 1
+MODEL_REVISION = 2  # 2: the genre-network representation
 MAX_RESULTS = 100
 DEFAULT_K = 10
 

@@ -16,6 +16,16 @@ Fitting turns the catalog's features into one vector per track:
    recall as a search index. Search itself is brute force: one matrix-vector product over
    every track stays fast at ten times our catalog, so nothing is traded for speed.
 
+By default (`representation="genre-net"`) steps 1 and 2 feed a small network instead
+(`recommender.embeddings`) whose embedding layer replaces step 3: a genre classifier's last
+hidden layer, trained on the catalog's genres (`"autoencoder"`: an autoencoder's
+bottleneck). It measured better than the PCA vectors (`"features"`) on genre precision for
+tracks whose genres it never saw, and ranked held-out playlist tracks higher (AUC). With
+fewer than `min_labelled_tracks` tracks that have a genre there is too little to learn
+from, and the model uses the PCA vectors. The encoder is saved with the model, so a track
+added later gets a vector without retraining (`encoder.embed`). Reasons still compare the
+scaled features themselves.
+
 Similarity is 1 / (1 + Euclidean distance) by default (cosine is a tuning option): distance
 keeps "how far from typical" that cosine throws away for tracks near the centre. A member's
 score for a track is its mean similarity to the tracks they liked.
@@ -42,11 +52,14 @@ from recommender.vocab import Vocabulary
 if TYPE_CHECKING:
     from threadpoolctl import ThreadpoolController
 
+    from recommender.embeddings import TrackEncoder
+
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 Scores = npt.NDArray[np.floating[Any]]  # float32 in the query path, float64 for members
 
 MODES = ("normal", "genre")
+REPRESENTATIONS = ("features", "genre-net", "autoencoder")
 MAX_MIX_SEEDS = 5
 # Categorical features: their own encodings and weights (1.0 = one continuous feature).
 KEY, MODE, TIME_SIGNATURE = "key", "mode", "time_signature"
@@ -58,6 +71,7 @@ BACKGROUND_FEATURES = {"liveness": 0.75, "instrumentalness": 0.5, "speechiness":
 # Candidates examined per wanted result before diversity rules may ask for more.
 POOL_PER_RESULT = 8
 MIN_POOL = 100
+ENCODER_PREFIX = "encoder_"  # the learned representation's arrays inside the artifact
 LIKED_BLOCK = 256  # liked items scored at once, to bound memory for large profiles
 
 
@@ -66,6 +80,17 @@ class ContentTuning:
     """Knobs of the content model; the defaults are the measured choices (see docs)."""
 
     metric: Literal["euclidean", "cosine"] = "euclidean"
+    # What a track's vector is: its scaled features through PCA ("features"), or a
+    # learned embedding of them (recommender.embeddings: "genre-net", "autoencoder").
+    # The genre network won on held-out genre precision and playlist AUC (docs).
+    representation: Literal["features", "genre-net", "autoencoder"] = "genre-net"
+    # Size of a learned embedding; 0: the encoder's default (32 genre-net, 8 autoencoder).
+    embedding_dimensions: int = 0
+    # Most epochs an encoder trains (early stopping on held-out tracks usually ends sooner).
+    embedding_epochs: int = 200
+    # A genre network needs examples: with fewer tracks that have both audio features and
+    # a genre, the model uses the "features" representation (its report says so).
+    min_labelled_tracks: int = 1_000
     scaling: Literal["quantile", "standard"] = "quantile"
     explained_variance: float = 0.95
     # How a member's liked tracks score a candidate: its mean similarity to them ("mean":
@@ -100,6 +125,17 @@ class ContentTuning:
             raise ValueError("explained_variance must be in (0, 1]")
         if self.genre_weight < 0:
             raise ValueError("genre_weight must not be negative")
+        if self.representation not in REPRESENTATIONS:
+            raise ValueError(
+                f"representation must be one of {', '.join(REPRESENTATIONS)}, "
+                f"got {self.representation!r}"
+            )
+        if self.embedding_dimensions < 0:
+            raise ValueError("embedding_dimensions must not be negative")
+        if self.embedding_epochs < 1:
+            raise ValueError("embedding_epochs must be at least 1")
+        if self.min_labelled_tracks < 0:
+            raise ValueError("min_labelled_tracks must not be negative")
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> ContentTuning:
@@ -168,16 +204,9 @@ def encode_features(catalog: ItemCatalog, tuning: ContentTuning) -> EncodedFeatu
     reason_columns: list[FloatArray] = []
     for position, name in enumerate(used):
         column = indexed[:, position]
-        if name == KEY:
-            # Unit circle of fifths; a weight w puts opposite keys 2w apart. Spotify's -1
-            # (no key detected) sits in the centre, equally far from every key.
-            angle = 2 * np.pi * ((np.round(column) * FIFTH) % 12) / 12
-            weight = CATEGORICAL_WEIGHTS[KEY] * (column >= 0)
-            columns += [weight * np.cos(angle), weight * np.sin(angle)]
-        elif name == MODE:
-            columns.append(CATEGORICAL_WEIGHTS[MODE] * (column >= 0.5))
-        elif name == TIME_SIGNATURE:
-            columns.append(CATEGORICAL_WEIGHTS[TIME_SIGNATURE] * (np.round(column) == 4))
+        categorical = categorical_columns(name, column)
+        if categorical is not None:
+            columns += categorical
         else:
             scores = scale(column)
             columns.append(scores)
@@ -193,6 +222,21 @@ def encode_features(catalog: ItemCatalog, tuning: ContentTuning) -> EncodedFeatu
     if reason_columns and len(indexed):
         reason_scores[has_vector] = np.column_stack(reason_columns)
     return EncodedFeatures(matrix, has_vector, used, dropped, tuple(reason_features), reason_scores)
+
+
+def categorical_columns(name: str, column: FloatArray) -> list[FloatArray] | None:
+    """The weighted columns of a categorical feature; None for a continuous one."""
+    if name == KEY:
+        # Unit circle of fifths; a weight w puts opposite keys 2w apart. Spotify's -1
+        # (no key detected) sits in the centre, equally far from every key.
+        angle = 2 * np.pi * ((np.round(column) * FIFTH) % 12) / 12
+        weight = CATEGORICAL_WEIGHTS[KEY] * (column >= 0)
+        return [weight * np.cos(angle), weight * np.sin(angle)]
+    if name == MODE:
+        return [CATEGORICAL_WEIGHTS[MODE] * (column >= 0.5)]
+    if name == TIME_SIGNATURE:
+        return [CATEGORICAL_WEIGHTS[TIME_SIGNATURE] * (np.round(column) == 4)]
+    return None
 
 
 def _genre_columns(catalog: ItemCatalog, rows: BoolArray, weight: float) -> list[FloatArray]:
@@ -312,6 +356,7 @@ class ContentSimilarity(Recommender):
         self._seen = sp.csr_matrix((0, 0), dtype=np.float32)
         self._liked = sp.csr_matrix((0, 0), dtype=np.float32)
         self._report: dict[str, Any] = {}
+        self._encoder: TrackEncoder | None = None
 
     # --- fitting --------------------------------------------------------------------------
 
@@ -319,11 +364,17 @@ class ContentSimilarity(Recommender):
         if catalog is None:
             raise ValueError("content similarity needs the item catalog (its audio features)")
         encoded = encode_features(catalog, self.tuning)
-        vectors, kept_variance = project(
-            encoded.matrix[encoded.has_vector], self.tuning.explained_variance, self.seed
-        )
-        full = np.zeros((len(catalog), vectors.shape[1]))
-        full[encoded.has_vector] = vectors
+        kept_variance: float | None = None  # PCA's, for the features representation
+        representation = self._usable_representation(catalog, encoded.has_vector)
+        if representation == "features":
+            self._encoder = None
+            vectors, kept_variance = project(
+                encoded.matrix[encoded.has_vector], self.tuning.explained_variance, self.seed
+            )
+            full = np.zeros((len(catalog), vectors.shape[1]))
+            full[encoded.has_vector] = vectors
+        else:
+            full = self._learned_vectors(representation, catalog, encoded.has_vector)
         if self.tuning.metric == "cosine":
             lengths = np.linalg.norm(full, axis=1, keepdims=True)
             full = np.divide(full, lengths, out=np.zeros_like(full), where=lengths > 0)
@@ -337,12 +388,54 @@ class ContentSimilarity(Recommender):
             "items_without_features": int((~encoded.has_vector).sum()),
             "features_used": list(encoded.used),
             "features_dropped": list(encoded.dropped),
+            "representation": representation,
             "dimensions": int(full.shape[1]),
-            "explained_variance": round(kept_variance, 4),
+            "explained_variance": None if kept_variance is None else round(kept_variance, 4),
             "clusters": self._clusters.k,
             "silhouettes": {str(k): round(v, 4) for k, v in self._clusters.silhouettes.items()},
         }
+        if self._encoder is not None:
+            self._report["encoder"] = self._encoder.report
         return self
+
+    def _usable_representation(self, catalog: ItemCatalog, has_vector: BoolArray) -> str:
+        """The representation asked for, or "features" when a genre network would have
+        too few tracks with a genre to learn from."""
+        if self.tuning.representation != "genre-net":
+            return self.tuning.representation
+        labelled = sum(
+            1
+            for genres, usable in zip(catalog.genres, has_vector, strict=True)
+            if genres and usable
+        )
+        return "genre-net" if labelled >= self.tuning.min_labelled_tracks else "features"
+
+    def _learned_vectors(
+        self, representation: str, catalog: ItemCatalog, has_vector: BoolArray
+    ) -> FloatArray:
+        """Item vectors from an encoder trained on this catalog (and its genres, for the
+        genre network: in an evaluation, the genres the harness lets the model see), with
+        genre columns appended when `genre_weight` asks for them."""
+        from recommender.embeddings import fit_encoder
+
+        self._encoder = fit_encoder(
+            representation,
+            catalog,
+            self.seed,
+            dimensions=self.tuning.embedding_dimensions,
+            epochs=self.tuning.embedding_epochs,
+            max_missing_share=self.tuning.max_missing_share,
+        )
+        vectors, embedded = self._encoder.embed_catalog(catalog)
+        if not np.array_equal(embedded, has_vector):  # both apply the same missing rule
+            raise AssertionError("the encoder and the features disagree on missing features")
+        if self.tuning.genre_weight <= 0:
+            return vectors.astype(np.float64)
+        genres = _genre_columns(catalog, has_vector, self.tuning.genre_weight)
+        full = np.zeros((len(catalog), len(genres)))
+        if genres and has_vector.any():
+            full[has_vector] = np.column_stack(genres)
+        return np.hstack([vectors.astype(np.float64), full])
 
     def _set_catalog(self, catalog: ItemCatalog) -> None:
         self._catalog = catalog
@@ -404,6 +497,12 @@ class ContentSimilarity(Recommender):
     def clusters(self) -> Clusters:
         return self._clusters
 
+    @property
+    def encoder(self) -> TrackEncoder | None:
+        """The learned representation's encoder (None for "features"): `encoder.embed`
+        gives a vector to a track the model has never seen, with no retraining."""
+        return self._encoder
+
     def has_features(self, item: str) -> bool:
         index = self.item_vocab.index(item)
         return index >= 0 and bool(self._has_vector[index])
@@ -419,6 +518,13 @@ class ContentSimilarity(Recommender):
         twin = object.__new__(type(self))
         twin.__dict__.update(self.__dict__)
         twin.mode = mode
+        return twin
+
+    def with_users(self, interactions: Interactions) -> ContentSimilarity:
+        """The same fitted model with members' likes taken from `interactions` (e.g. the
+        feedback as it is now), sharing the item arrays: no refitting."""
+        twin = self.with_mode(self.mode)
+        twin._fit_users(interactions)
         return twin
 
     # --- similarity -------------------------------------------------------------------------
@@ -649,6 +755,10 @@ class ContentSimilarity(Recommender):
             "liked_indices": self._liked.indices,
             "liked_weights": self._liked.data,
         }
+        if self._encoder is not None:
+            encoder_params, encoder_arrays = self._encoder.state()
+            params["encoder"] = encoder_params
+            arrays.update({ENCODER_PREFIX + name: array for name, array in encoder_arrays.items()})
         return params, arrays
 
     @classmethod
@@ -691,6 +801,17 @@ class ContentSimilarity(Recommender):
             shape=shape,
         )
         model._report = dict(params["report"])
+        if "encoder" in params:
+            from recommender.embeddings import TrackEncoder
+
+            model._encoder = TrackEncoder.from_state(
+                params["encoder"],
+                {
+                    name.removeprefix(ENCODER_PREFIX): array
+                    for name, array in arrays.items()
+                    if name.startswith(ENCODER_PREFIX)
+                },
+            )
         return model
 
 

@@ -300,7 +300,7 @@ class Hybrid(Recommender):
         return 0 if row < 0 else int(self._liked.indptr[row + 1] - self._liked.indptr[row])
 
     def tier_of(self, user: str) -> str:
-        """"cold", "light" or "warm" (the module docstring says what each gets)."""
+        """The member's tier: cold, light or warm (the module docstring says what each gets)."""
         count = self.liked_count(user)
         if count == 0:
             return "cold"

@@ -62,11 +62,13 @@ def print_report(report: dict[str, Any]) -> None:
         sizes.append((f"{report['scaled']['factor']}x", report["scaled"]))
     for name, size in sizes:
         model = size["model"]
+        variance = model.get("explained_variance")
+        # PCA keeps a share of the variance; a learned embedding has no such figure.
+        space = f"{variance:.0%} of variance" if variance is not None else model["representation"]
         echo(
             f"{name}: {size['tracks']:,} tracks, fitted in {size['fit_s']:.1f} s; "
             f"features dropped: {', '.join(model['features_dropped']) or 'none'}; "
-            f"{model['dimensions']} dimensions ({model['explained_variance']:.0%} of variance); "
-            f"{model['clusters']} clusters"
+            f"{model['dimensions']} dimensions ({space}); {model['clusters']} clusters"
         )
     echo("")
     echo(f"similar, one query at a time, model loaded, k={report['k']} (ms):")

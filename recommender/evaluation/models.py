@@ -47,6 +47,30 @@ MODELS: dict[str, ModelSpec] = {
     "itemknn": ModelSpec(lambda seed: ItemKNN(seed=seed)),
     "content": ModelSpec(_content("normal"), needs_audio_features=True),
     "content-genre": ModelSpec(_content("genre"), needs_audio_features=True),
+    # Content similarity over learned track embeddings (recommender/embeddings.py): a genre
+    # network's (trained on the genres the model catalog gives, never the test playlist's)
+    # or an autoencoder's.
+    "content-learned": ModelSpec(
+        _lazy("recommender.content", "ContentSimilarity", representation="genre-net"),
+        needs_audio_features=True,
+    ),
+    "content-learned-genre": ModelSpec(
+        _lazy("recommender.content", "ContentSimilarity", mode="genre", representation="genre-net"),
+        needs_audio_features=True,
+    ),
+    "content-autoencoder": ModelSpec(
+        _lazy("recommender.content", "ContentSimilarity", representation="autoencoder"),
+        needs_audio_features=True,
+    ),
+    # The content model before the genre network became its default: scaled features + PCA.
+    "content-features": ModelSpec(
+        _lazy("recommender.content", "ContentSimilarity", representation="features"),
+        needs_audio_features=True,
+    ),
+    "content-features-genre": ModelSpec(
+        _lazy("recommender.content", "ContentSimilarity", mode="genre", representation="features"),
+        needs_audio_features=True,
+    ),
     "als": ModelSpec(_lazy("recommender.als", "ALS")),
     "bpr": ModelSpec(_lazy("recommender.bpr", "BPR")),
     "ncf": ModelSpec(_lazy("recommender.ncf", "NCF")),
