@@ -1,8 +1,9 @@
 """Versioned model artifacts: a manifest plus numpy arrays, never pickled objects.
 
 A directory holds `manifest.json` (kind, format version, parameters, checksums) and
-`arrays.npz`. Writing goes to a temporary sibling that is renamed into place, so a reader
-sees either the whole artifact or none of it.
+`arrays.npz`, plus any extra files a model writes itself (e.g. torch tensors), whose
+checksums the manifest also records. Writing goes to a temporary sibling that is renamed
+into place, so a reader sees either the whole artifact or none of it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,15 +41,28 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def write_artifact(directory: Path, kind: str, params: dict[str, Any], arrays: Arrays) -> Path:
-    """Write atomically to `directory` (which must not exist yet, or is replaced)."""
+def write_artifact(
+    directory: Path,
+    kind: str,
+    params: dict[str, Any],
+    arrays: Arrays,
+    files: Mapping[str, Callable[[Path], None]] | None = None,
+) -> Path:
+    """Write atomically to `directory` (which must not exist yet, or is replaced).
+
+    `files` maps extra file names to writers called with the path to write; they land in
+    the same atomic rename, and their checksums go into the manifest."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
         arrays_path = staging / ARRAYS
         np.savez(arrays_path, **arrays)
-        manifest = {
+        extra: dict[str, str] = {}
+        for name, write in (files or {}).items():
+            write(staging / name)
+            extra[name] = _digest(staging / name)
+        manifest: dict[str, Any] = {
             "kind": kind,
             "format_version": FORMAT_VERSION,
             "created_at": datetime.now(UTC).isoformat(),
@@ -55,6 +70,8 @@ def write_artifact(directory: Path, kind: str, params: dict[str, Any], arrays: A
             "arrays": sorted(arrays),
             "sha256": _digest(arrays_path),
         }
+        if extra:
+            manifest["files"] = extra
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
         if directory.exists():
             shutil.rmtree(directory)
@@ -65,8 +82,13 @@ def write_artifact(directory: Path, kind: str, params: dict[str, Any], arrays: A
     return directory
 
 
-def read_artifact(directory: Path, kind: str) -> tuple[dict[str, Any], Arrays]:
-    """The parameters and arrays of a `kind` artifact, or ArtifactError saying what is wrong."""
+def read_artifact(
+    directory: Path, kind: str, files: Sequence[str] = ()
+) -> tuple[dict[str, Any], Arrays]:
+    """The parameters and arrays of a `kind` artifact, or ArtifactError saying what is wrong.
+
+    Each extra file named in `files` must exist and match the checksum the manifest
+    recorded for it; the caller then reads it from `directory`."""
     directory = Path(directory)
     manifest_path = directory / MANIFEST
     arrays_path = directory / ARRAYS
@@ -95,4 +117,11 @@ def read_artifact(directory: Path, kind: str) -> tuple[dict[str, Any], Arrays]:
     missing = set(manifest.get("arrays", [])) - set(arrays)
     if missing:
         raise ArtifactError(f"{directory}: arrays missing: {', '.join(sorted(missing))}")
+    recorded = manifest.get("files") or {}
+    for name in files:
+        path = directory / name
+        if not path.is_file() or name not in recorded:
+            raise ArtifactError(f"{directory}: {name} is missing from the artifact")
+        if _digest(path) != recorded[name]:
+            raise ArtifactError(f"{directory}: {name} is truncated or corrupt (checksum mismatch)")
     return dict(manifest.get("params", {})), arrays
