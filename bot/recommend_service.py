@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from bot.composition import database_for
 from bot.content_service import cached_content_model
 from bot.settings import Settings
+from bot.training import COLLABORATIVE_KINDS
 from storage.repositories.catalog_version import catalog_version
 from storage.repositories.registry import active_model
 from storage.repositories.snapshots import feedback_rows
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from recommender.hybrid import Hybrid
 
 log = logging.getLogger(__name__)
-COLLABORATIVE_KINDS = ("als", "ncf")
 MAX_RESULTS = 100
 MAX_SNOWFLAKE = 2**63 - 1
 

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 FloatMatrix = npt.NDArray[np.float32]
+FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Fill = Literal["neutral", "lowest"]
 
@@ -60,11 +61,11 @@ def simplex_grid(components: int, step: float) -> list[tuple[float, ...]]:
     return grid
 
 
-def held_out_ndcg(
-    blended: FloatMatrix, excluded: npt.NDArray[np.bool_], targets: IntArray, k: int = 10
-) -> tuple[float, float]:
-    """Mean NDCG@k and HR@k of one held-out item per row among the row's candidates
-    (every column not `excluded`), ties pessimistic; a target of -1 is a miss."""
+def held_out_ranks(
+    blended: FloatMatrix, excluded: npt.NDArray[np.bool_], targets: IntArray
+) -> FloatArray:
+    """The 1-based rank of one held-out item per row among the row's candidates (every
+    column not `excluded`), ties pessimistic; inf for a target of -1 (not rankable)."""
     rows = np.arange(len(targets))
     known = targets >= 0
     target_scores = np.full(len(targets), np.inf, dtype=np.float32)
@@ -72,23 +73,41 @@ def held_out_ndcg(
     # Candidates scoring at least the target's, the target itself included once.
     at_least = ((blended >= target_scores[:, None]) & ~excluded).sum(axis=1)
     at_least += excluded[rows, np.maximum(targets, 0)]
-    rank = np.where(known, at_least, np.inf)
+    return np.where(known, at_least, np.inf)
+
+
+def held_out_ndcg(
+    blended: FloatMatrix, excluded: npt.NDArray[np.bool_], targets: IntArray, k: int = 10
+) -> tuple[float, float]:
+    """Mean NDCG@k and HR@k of one held-out item per row (see `held_out_ranks`)."""
+    rank = held_out_ranks(blended, excluded, targets)
+    if not len(rank):
+        return 0.0, 0.0
     hit = rank <= k
     gains = np.where(hit, 1.0 / np.log2(np.minimum(rank, k) + 1.0), 0.0)
-    return float(gains.mean()) if len(gains) else 0.0, float(hit.mean()) if len(hit) else 0.0
+    return float(gains.mean()), float(hit.mean())
+
+
+Objective = Literal["ndcg@10", "ndcg"]
+OBJECTIVES: tuple[Objective, ...] = ("ndcg@10", "ndcg")
 
 
 @dataclass(frozen=True, slots=True)
 class WeightTrial:
     weights: tuple[float, ...]
-    ndcg: float
-    hr: float
+    ndcg: float  # NDCG@10
+    hr: float  # HR@10
+    ndcg_full: float  # NDCG over the whole ranking: every rank counts, not only the top 10
+
+    def score(self, objective: Objective) -> float:
+        return self.ndcg if objective == "ndcg@10" else self.ndcg_full
 
     def to_json(self, names: Sequence[str]) -> dict[str, object]:
         return {
             "weights": dict(zip(names, self.weights, strict=True)),
             "ndcg@10": round(self.ndcg, 5),
             "hr@10": round(self.hr, 5),
+            "ndcg": round(self.ndcg_full, 5),
         }
 
 
@@ -97,16 +116,27 @@ def search_weights(
     excluded: npt.NDArray[np.bool_],
     targets: IntArray,
     step: float,
+    objective: Objective = "ndcg@10",
 ) -> list[WeightTrial]:
-    """NDCG@10 and HR@10 of every weight vector on the simplex grid, best first (ties to
-    the earlier grid point: more weight on the earlier components)."""
+    """Every weight vector on the simplex grid, best `objective` first (ties to the earlier
+    grid point: more weight on the earlier components)."""
     trials = []
     for weights in simplex_grid(len(standardised), step):
         blended = np.zeros_like(standardised[0])
         for weight, z in zip(weights, standardised, strict=True):
             if weight:
                 blended += np.float32(weight) * z
-        ndcg, hr = held_out_ndcg(blended, excluded, targets)
-        trials.append(WeightTrial(weights, ndcg, hr))
-    order = sorted(range(len(trials)), key=lambda i: (-trials[i].ndcg, i))
+        rank = held_out_ranks(blended, excluded, targets)
+        hit = rank <= 10
+        top = np.where(hit, 1.0 / np.log2(np.minimum(rank, 10) + 1.0), 0.0)
+        full = 1.0 / np.log2(rank + 1.0)  # 0 for inf
+        trials.append(
+            WeightTrial(
+                weights,
+                float(top.mean()) if len(rank) else 0.0,
+                float(hit.mean()) if len(rank) else 0.0,
+                float(full.mean()) if len(rank) else 0.0,
+            )
+        )
+    order = sorted(range(len(trials)), key=lambda i: (-trials[i].score(objective), i))
     return [trials[i] for i in order]

@@ -38,7 +38,7 @@ import scipy.sparse as sp
 
 from recommender.artifacts import ARRAYS, MANIFEST, Arrays, ArtifactError, write_artifact
 from recommender.base import Recommendation, Recommender, check_k, top_k
-from recommender.blend import Fill, search_weights, standardise
+from recommender.blend import OBJECTIVES, Fill, Objective, search_weights, standardise
 from recommender.data import Interactions, ItemCatalog, row_items
 from recommender.diversity import ARTIST_WINDOW, diversify
 from recommender.vocab import Vocabulary
@@ -113,6 +113,7 @@ class Hybrid(Recommender):
         threshold: int = DEFAULT_THRESHOLD,
         weights: Mapping[str, Mapping[str, float]] | None = None,
         grid_step: float = GRID_STEP,
+        objective: Objective = "ndcg@10",
     ) -> None:
         if isinstance(collaborative, str):
             collaborative = (collaborative,)
@@ -124,6 +125,9 @@ class Hybrid(Recommender):
             raise ValueError(f"threshold must be a positive integer, got {threshold!r}")
         if not 0 < grid_step <= 0.5:
             raise ValueError(f"grid_step must be in (0, 0.5], got {grid_step!r}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+        self.objective: Objective = objective
         self.seed = int(seed)
         self.collaborative_kinds = tuple(dict.fromkeys(collaborative))
         self.content_mode = content_mode
@@ -171,14 +175,24 @@ class Hybrid(Recommender):
     ) -> Self:
         """A serving hybrid from components fitted elsewhere (e.g. the active ALS and NCF
         of the model registry and the cached content model); popularity and members'
-        histories come from `interactions`. Nothing is tuned: `weights` or the defaults."""
+        histories come from `interactions`. Nothing is tuned: `weights` or the defaults.
+
+        Weights of a model that is not among `components` (e.g. tuned with an NCF that is
+        no longer active) are dropped; a tier left with no weight gets the defaults."""
         collaborative = [kind for kind in components if kind not in ("content", "pop")]
-        model = cls(collaborative=collaborative, threshold=threshold, weights=weights)
+        model = cls(collaborative=collaborative, threshold=threshold)
         fitted = dict(components)
         if "pop" not in fitted:
             fitted["pop"] = component_class("pop")().fit(interactions, catalog)
         model._assemble(fitted, interactions, catalog)
-        model.weights = model.fixed_weights or model.default_weights()
+        defaults = model.default_weights()
+        groups = set(model.blend_groups())
+        model.weights = {}
+        for tier in TIERS:
+            given = {g: float(w) for g, w in (weights or {}).get(tier, {}).items() if g in groups}
+            model.weights[tier] = given if sum(given.values()) > 0 else defaults[tier]
+        if weights is not None:
+            _checked_weights(model.weights, collaborative)
         model.tuning = {"chosen": model.weights, "note": "composed from fitted components"}
         return model
 
@@ -248,7 +262,7 @@ class Hybrid(Recommender):
             probe._fit_components(split.train, catalog, self.seed), split.train, catalog
         )
         defaults = probe.default_weights()
-        record: dict[str, Any] = {"seed": self.seed, "metric": "ndcg@10", "tiers": {}}
+        record: dict[str, Any] = {"seed": self.seed, "metric": self.objective, "tiers": {}}
         chosen: dict[str, dict[str, float]] = {}
         users = np.asarray(split.test.users)
         targets = probe._items.indices(split.test.items.tolist())
@@ -272,7 +286,9 @@ class Hybrid(Recommender):
             excluded = np.zeros((len(members), len(probe._items)), dtype=bool)
             for position, user in enumerate(users[members]):
                 excluded[position, probe._seen_of(str(user))] = True
-            trials = search_weights(stacks, excluded, targets[members], self.grid_step)
+            trials = search_weights(
+                stacks, excluded, targets[members], self.grid_step, self.objective
+            )
             best = trials[0]
             chosen[tier] = dict(zip(names, best.weights, strict=True))
             record["tiers"][tier] = {
@@ -462,6 +478,7 @@ class Hybrid(Recommender):
             "content_mode": self.content_mode,
             "threshold": self.threshold,
             "grid_step": self.grid_step,
+            "objective": self.objective,
             "weights": self.weights,
             "tuning": self.tuning,
             "components": sorted(self.components),
@@ -529,6 +546,7 @@ class Hybrid(Recommender):
             content_mode=params["content_mode"],
             threshold=params["threshold"],
             grid_step=params["grid_step"],
+            objective=params.get("objective", "ndcg@10"),
         )
         model.weights = {tier: dict(w) for tier, w in params["weights"].items()}
         model.tuning = params["tuning"]

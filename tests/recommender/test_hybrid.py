@@ -241,3 +241,16 @@ def test_the_default_collaborative_model_is_als() -> None:
     model = Hybrid().fit(tiny_interactions(), tiny_catalog())
     assert "als" in model.components
     assert model.recommend("u00", 5)
+
+
+def test_compose_drops_weights_of_models_not_serving() -> None:
+    interactions, catalog = tiny_interactions(), tiny_catalog()
+    tuned = {"light": {"ncf": 1.0}, "warm": {"itemknn": 0.5, "ncf": 0.3, "pop": 0.2}}
+    composed = Hybrid.compose(
+        {"itemknn": ItemKNN(seed=0).fit(interactions, catalog)},
+        interactions,
+        catalog,
+        weights=tuned,
+    )
+    assert composed.weights["warm"] == {"itemknn": 0.5, "pop": 0.2}
+    assert composed.weights["light"] == composed.default_weights()["light"]
