@@ -17,27 +17,15 @@ from bot.settings import load_settings
 from storage.database import open_database
 from storage.models import FeedbackKind, ModelStatus
 from storage.repositories.registry import register_model
-from tests.bot.test_trending_cli import TRACKS, record
+from tests.bot.world import TRACKS, record
 from tests.cli import assert_one_line_error, earworm
-from tests.factories import KAGGLE_114K_HEADER, kaggle_row, track_id, write_csv
+from tests.factories import track_id
 
 FIELDS = {"id", "name", "artists", "genres", "score", "reason", "url"}
 ARTIST_OF = {track_id(number): artist for number, _, artist, *_ in TRACKS}
 GENRE_OF = {track_id(number): genre for number, _, _, genre, _ in TRACKS}
 MEMBER = 111_111_111_111_111_111
 SERVER = 333_333_333_333_333_333
-
-
-@pytest.fixture
-def imported(env: dict[str, str], tmp_path: Path) -> Path:
-    rows = [
-        kaggle_row(number, track_id(number), name, artist, genre, popularity=popularity)
-        for number, name, artist, genre, popularity in TRACKS
-    ]
-    catalog = write_csv(tmp_path / "catalog.csv", KAGGLE_114K_HEADER, rows)
-    result = earworm("catalog", "import", str(catalog), env=env)
-    assert result.returncode == 0, result.stderr
-    return Path(env["EARWORM_DATA_DIR"])
 
 
 def picks(env: dict[str, str], *args: str) -> list[dict[str, object]]:

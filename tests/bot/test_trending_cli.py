@@ -15,69 +15,16 @@ from bot.bench import SourceTrack
 from bot.commands.trending_bench import item_catalog, scale_up, synthetic_feedback
 from recommender.data import Interactions
 from recommender.trending import CatalogTrending
-from storage.database import open_database
-from storage.models import FeedbackKind, FeedbackSource
-from storage.repositories.feedback import FeedbackEvent, record_feedback
+from storage.models import FeedbackKind
+from tests.bot.world import ARTISTS, TRACKS, record
 from tests.cli import assert_one_line_error, earworm
 from tests.conftest import SPOTIFY_CATALOG, require_shared
-from tests.factories import KAGGLE_114K_HEADER, kaggle_row, track_id, write_csv
+from tests.factories import track_id
 
 SERVER = 333_333_333_333_333_333
+FIELDS = {"id", "name", "artists", "score", "reason", "url"}
 OTHER_SERVER = 555_555_555_555_555_555
 QUIET_SERVER = 777_777_777_777_777_777
-FIRST_MESSAGE = 444_444_444_444_444_444
-FIELDS = {"id", "name", "artists", "score", "reason", "url"}
-
-# (number, name, artist, genre, popularity)
-TRACKS = [
-    (0, "Halo", "Beyoncé", "pop", "80"),
-    (1, "Crazy in Love", "Beyoncé", "pop", "90"),
-    (2, "Formation", "Beyoncé", "hip hop", "60"),
-    (3, "Halo - Live", "Beyoncé", "pop", "95"),
-    (4, "Blinding Lights", "The Weeknd", "synth-pop", "85"),
-    (5, "Bohemian Rhapsody", "Queen", "rock", "88"),
-    (6, "Don't Stop Me Now", "Queen", "rock", "75"),
-    (7, "Garage Demo", "Small Band", "indie", "20"),
-    (8, "B-Side", "Small Band", "indie", "15"),
-]
-NAMES = {track_id(number): name for number, name, *_ in TRACKS}
-ARTISTS = {track_id(number): artist for number, _, artist, *_ in TRACKS}
-
-
-@pytest.fixture
-def imported(env: dict[str, str], tmp_path: Path) -> Path:
-    """The data directory of a database holding TRACKS and no feedback."""
-    rows = [
-        kaggle_row(number, track_id(number), name, artist, genre, popularity=popularity)
-        for number, name, artist, genre, popularity in TRACKS
-    ]
-    catalog = write_csv(tmp_path / "catalog.csv", KAGGLE_114K_HEADER, rows)
-    result = earworm("catalog", "import", str(catalog), env=env)
-    assert result.returncode == 0, result.stderr
-    return Path(env["EARWORM_DATA_DIR"])
-
-
-async def record(data_dir: Path, events: list[tuple[int, int | None, int, FeedbackKind]]) -> None:
-    """(user, server or None for a DM, track number, kind) per event, each on its own
-    message, as reactions on the bot's cards arrive."""
-    database = await open_database(f"sqlite+aiosqlite:///{data_dir / 'earworm.db'}")
-    try:
-        async with database.sessions() as session:
-            for offset, (user, server, number, kind) in enumerate(events):
-                await record_feedback(
-                    session,
-                    FeedbackEvent(
-                        user_id=user,
-                        guild_id=server,
-                        track_id=track_id(number),
-                        kind=kind,
-                        source=FeedbackSource.REACTION,
-                        message_id=FIRST_MESSAGE + offset,
-                    ),
-                )
-            await session.commit()
-    finally:
-        await database.close()
 
 
 def members(first: int, count: int) -> list[int]:
