@@ -6,7 +6,11 @@ training loop (`_train`) and here the scorer, `NCF`.
 Training. Positives are the (user, item) pairs whose summed weight is positive. Each
 epoch pairs every positive with `negatives` items drawn uniformly from those the user has
 no positive for, plus every pair the user disliked or skipped (negative weight) as a sure
-negative; the loss is binary cross-entropy on the logits, the optimiser Adam. Early
+negative; the loss is binary cross-entropy on the logits, the optimiser Adam.
+`confidence` and `confidence_alpha` weight each observed pair's loss by ALS's confidence
+mapping (`recommender.als.confidences`: log1p or BM25 of play counts for datasets, of
+feedback weights for the bot; off by default, it did not help on validation).
+`branches` picks NeuMF (default) or the paper's GMF or MLP alone. Early
 stopping watches NDCG@10 on a validation split carved from the training rows with the
 model's seed (one positive pair held out per user with at least two, like
 `ItemKNN`'s `validation_split`), ranked over every item with the user's train items
@@ -49,12 +53,20 @@ import numpy.typing as npt
 import scipy.sparse as sp
 import torch
 
+from recommender.als import SCALINGS
 from recommender.artifacts import Arrays, ArtifactError, read_artifact, write_artifact
 from recommender.base import Recommendation, Recommender, check_k, top_k
 from recommender.data import Interactions, ItemCatalog, row_items
 from recommender.ncf._module import NeuMF
-from recommender.ncf._sampling import Feedback
-from recommender.ncf._train import VALIDATION_K, Settings, Trainer, Validation
+from recommender.ncf._sampling import Feedback, Scaling
+from recommender.ncf._train import (
+    BRANCHES,
+    VALIDATION_K,
+    Branches,
+    Settings,
+    Trainer,
+    Validation,
+)
 from recommender.vocab import Vocabulary
 
 __all__ = ["NCF"]
@@ -116,16 +128,19 @@ class NCF(Recommender):
         self,
         *,
         seed: int = 0,
-        factors: int = 32,
-        mlp_layers: Sequence[int] = (64, 32, 16),
+        factors: int = 64,
+        mlp_layers: Sequence[int] = (128, 64, 32),
         epochs: int = 30,
-        batch_size: int = 1024,
-        lr: float = 1e-3,
+        batch_size: int = 8192,
+        lr: float = 2e-3,
         weight_decay: float = 0.0,
-        negatives: int = 4,
+        negatives: int = 8,
         patience: int = 3,
         pretrain: bool = False,
         alpha: float = 0.5,
+        branches: Branches = "neumf",
+        confidence: Scaling = "none",
+        confidence_alpha: float = 0.0,
         threads: int = 1,
         device: str = "auto",
         progress: bool = True,
@@ -137,6 +152,10 @@ class NCF(Recommender):
             raise ValueError("epochs, batch_size, patience and threads must be at least 1")
         if lr <= 0 or weight_decay < 0 or not 0 <= alpha <= 1:
             raise ValueError("lr must be positive, weight_decay >= 0 and alpha in [0, 1]")
+        if branches not in BRANCHES or (pretrain and branches != "neumf"):
+            raise ValueError(f"branches must be one of {BRANCHES}; pretrain needs neumf")
+        if confidence not in SCALINGS or confidence_alpha < 0:
+            raise ValueError(f"confidence must be one of {SCALINGS}, confidence_alpha >= 0")
         self.seed = int(seed)
         self.settings = Settings(
             factors=int(factors),
@@ -149,6 +168,9 @@ class NCF(Recommender):
             patience=int(patience),
             pretrain=bool(pretrain),
             alpha=float(alpha),
+            branches=branches,
+            confidence=confidence,
+            confidence_alpha=float(confidence_alpha),
         )
         self.threads = int(threads)
         self.device = device
@@ -164,7 +186,15 @@ class NCF(Recommender):
         self._prepare()
 
     def _network(self, n_users: int, n_items: int) -> NeuMF:
-        return NeuMF(n_users, n_items, self.settings.factors, self.settings.mlp_layers)
+        s = self.settings
+        return NeuMF(
+            n_users,
+            n_items,
+            s.factors,
+            s.mlp_layers,
+            gmf=s.branches != "mlp",
+            mlp=s.branches != "gmf",
+        )
 
     # --- training ---------------------------------------------------------------------
 
@@ -204,19 +234,24 @@ class NCF(Recommender):
                 f"{MIN_VALIDATION_USERS} users to validate on"
             )
             self.training["validation_users"] = 0
-            module = trainer.fit(Feedback.from_matrix(matrix), None)
+            module = trainer.fit(self._feedback(matrix), None)
         else:
             self.training["stopping"] = (
                 f"early stopping on validation NDCG@{VALIDATION_K} (patience "
                 f"{self.settings.patience}), best epoch's weights kept, no refit"
             )
             self.training["validation_users"] = len(validation.users)
-            module = trainer.fit(Feedback.from_matrix(train_matrix), validation)
+            module = trainer.fit(self._feedback(train_matrix), validation)
         self.training["history"] = trainer.history
         best = [r for r in trainer.history if r.get("best") and r["stage"] == "neumf"]
         self.training["best_epoch"] = best[0]["epoch"] if best else None
         self.training["epochs_run"] = len(trainer.history)
         return module.cpu().eval()
+
+    def _feedback(self, matrix: sp.csr_matrix) -> Feedback:
+        return Feedback.from_matrix(
+            matrix, self.settings.confidence, self.settings.confidence_alpha
+        )
 
     def _validation(self, interactions: Interactions) -> tuple[Validation | None, sp.csr_matrix]:
         """The validation split in the model's indices, or None when too few users qualify."""
@@ -254,10 +289,14 @@ class NCF(Recommender):
         torch.set_num_threads(self.threads)
         self._module.eval()
         self._item_side = self._module.item_side()
-        parts = [self._module.gmf_item.weight, self._module.mlp_item.weight]
+        parts = [
+            getattr(self._module, name).weight
+            for name in ("gmf_item", "mlp_item")
+            if hasattr(self._module, name)
+        ]
         with torch.no_grad():
             normalised = [torch.nn.functional.normalize(p, dim=1) for p in parts]
-            self._item_vectors = (torch.cat(normalised, dim=1) / np.sqrt(2)).numpy()
+            self._item_vectors = (torch.cat(normalised, dim=1) / np.sqrt(len(parts))).numpy()
         has_likes = self._popularity > 0
         self._fallback = np.where(has_likes, self._popularity, -np.inf)
 
@@ -328,6 +367,9 @@ class NCF(Recommender):
             "patience": s.patience,
             "pretrain": s.pretrain,
             "alpha": s.alpha,
+            "branches": s.branches,
+            "confidence": s.confidence,
+            "confidence_alpha": s.confidence_alpha,
             "threads": self.threads,
             "device": self.device,
             "training": self.training,
@@ -397,11 +439,14 @@ class NCF(Recommender):
                 f"{source}: NCF format {params.get('ncf_format')!r} is not supported "
                 f"(this version reads {NCF_FORMAT}); retrain the model"
             )
+        # Artifacts written before confidence weighting trained without it.
+        params = {"branches": "neumf", "confidence": "none", "confidence_alpha": 0.0, **params}
         settings = {
             name: params[name]
             for name in (
                 "seed", "factors", "mlp_layers", "epochs", "batch_size", "lr", "weight_decay",
-                "negatives", "patience", "pretrain", "alpha", "threads", "device",
+                "negatives", "patience", "pretrain", "alpha", "branches", "confidence",
+                "confidence_alpha", "threads", "device",
             )
         }  # fmt: skip
         model = cls(**settings, progress=False)

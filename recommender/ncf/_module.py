@@ -46,13 +46,13 @@ class NeuMF(nn.Module):
         self.use_gmf, self.use_mlp = gmf, mlp
         width = 0
         if gmf:
-            self.gmf_user = nn.Embedding(n_users, factors, sparse=True)
-            self.gmf_item = nn.Embedding(n_items, factors, sparse=True)
+            self.gmf_user = nn.Embedding(n_users, factors)
+            self.gmf_item = nn.Embedding(n_items, factors)
             width += factors
         if mlp:
             side = mlp_layers[0] // 2
-            self.mlp_user = nn.Embedding(n_users, side, sparse=True)
-            self.mlp_item = nn.Embedding(n_items, side, sparse=True)
+            self.mlp_user = nn.Embedding(n_users, side)
+            self.mlp_item = nn.Embedding(n_items, side)
             sizes = [2 * side, *mlp_layers[1:]]
             self.mlp_hidden = nn.ModuleList(
                 nn.Linear(size_in, size_out) for size_in, size_out in itertools.pairwise(sizes)
@@ -81,8 +81,8 @@ class NeuMF(nn.Module):
         self, users: torch.Tensor, items: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One logit per (user, item) pair, and the squared norm of the embeddings looked
-        up for each pair (for L2 regularisation: the embeddings' gradients are sparse, so
-        the optimiser's weight decay cannot reach them)."""
+        up for each pair (L2 on the rows a batch uses, weighted by how often they occur,
+        rather than Adam's decay of every row at every step)."""
         parts = []
         squares = torch.zeros(len(users), device=users.device)
         if self.use_gmf:
@@ -98,13 +98,12 @@ class NeuMF(nn.Module):
             parts.append(joined)
         return self.output(torch.cat(parts, dim=-1)).squeeze(-1), squares
 
-    def sparse_parameters(self) -> list[nn.Parameter]:
-        """The embedding tables (sparse gradients: only the rows a batch looked up)."""
+    def embedding_parameters(self) -> list[nn.Parameter]:
         return [m.weight for m in self.modules() if isinstance(m, nn.Embedding)]
 
-    def dense_parameters(self) -> list[nn.Parameter]:
-        sparse = {id(p) for p in self.sparse_parameters()}
-        return [p for p in self.parameters() if id(p) not in sparse]
+    def layer_parameters(self) -> list[nn.Parameter]:
+        embeddings = {id(p) for p in self.embedding_parameters()}
+        return [p for p in self.parameters() if id(p) not in embeddings]
 
     def item_side(self) -> ItemSide:
         """What scoring all items needs that does not depend on the user (no gradients)."""

@@ -1,19 +1,31 @@
 """Training pairs for one epoch: every positive, fresh uniform negatives, explicit negatives.
 
 Negatives are re-drawn every epoch from the items the user has no positive for (uniform,
-rejection sampling with a seeded numpy Generator). Items a user disliked or skipped
-(negative total weight) are certain negatives, so each joins every epoch as a 0 label.
+rejection sampling with a seeded numpy Generator, vectorised: no Python loop per pair).
+Items a user disliked or skipped (negative total weight) are certain negatives, so each
+joins every epoch as a 0 label.
+
+Each pair carries a loss weight. Observed pairs (liked or disliked) weigh their
+confidence, ALS's mapping (`recommender.als.confidences`): 1 + `alpha` x the pair's
+scaled |weight| (log1p or BM25 of play counts for datasets, of feedback weights for the
+bot) over the positives' mean; a sampled negative weighs 1. With `alpha` 0 every pair
+weighs 1, the paper's plain BCE.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from recommender.als import confidences
+
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+Scaling = Literal["none", "log", "bm25"]
 # Rejection rounds before giving up on a draw (only users who like nearly every item run out).
 _ROUNDS = 20
 
@@ -27,10 +39,15 @@ class Feedback:
     positive_items: IntArray
     negative_users: IntArray
     negative_items: IntArray
+    positive_weights: FloatArray
+    negative_weights: FloatArray
 
     @classmethod
-    def from_matrix(cls, matrix: sp.csr_matrix) -> Feedback:
-        coo = matrix.tocoo()
+    def from_matrix(
+        cls, matrix: sp.csr_matrix, scaling: Scaling = "none", alpha: float = 0.0
+    ) -> Feedback:
+        """The pairs of a users x items matrix of summed weights, weighted by confidence."""
+        coo = confidences(matrix, scaling, alpha).tocoo()
         positive, negative = coo.data > 0, coo.data < 0
         return cls(
             n_items=matrix.shape[1],
@@ -38,6 +55,8 @@ class Feedback:
             positive_items=coo.col[positive].astype(np.int64),
             negative_users=coo.row[negative].astype(np.int64),
             negative_items=coo.col[negative].astype(np.int64),
+            positive_weights=coo.data[positive].astype(np.float32),
+            negative_weights=-coo.data[negative].astype(np.float32),
         )
 
     @property
@@ -69,10 +88,20 @@ def uniform_negatives(
     return users[keep], items[keep]
 
 
+@dataclass(frozen=True)
+class Epoch:
+    """One epoch's pairs, shuffled: users, items, 0/1 labels and loss weights."""
+
+    users: IntArray
+    items: IntArray
+    labels: FloatArray
+    weights: FloatArray
+
+
 def epoch_samples(
     feedback: Feedback, negatives: int, positive_codes: IntArray, rng: np.random.Generator
-) -> tuple[IntArray, IntArray, npt.NDArray[np.float32]]:
-    """Users, items and 0/1 labels of one epoch, shuffled."""
+) -> Epoch:
+    """Every positive, `negatives` fresh draws per positive and every explicit negative."""
     drawn_users, drawn_items = uniform_negatives(
         np.repeat(feedback.positive_users, negatives), feedback.n_items, positive_codes, rng
     )
@@ -80,5 +109,12 @@ def epoch_samples(
     items = np.concatenate([feedback.positive_items, drawn_items, feedback.negative_items])
     labels = np.zeros(len(users), dtype=np.float32)
     labels[: len(feedback.positive_users)] = 1.0
+    weights = np.concatenate(
+        [
+            feedback.positive_weights,
+            np.ones(len(drawn_users), dtype=np.float32),
+            feedback.negative_weights,
+        ]
+    )
     order = rng.permutation(len(users))
-    return users[order], items[order], labels[order]
+    return Epoch(users[order], items[order], labels[order], weights[order])

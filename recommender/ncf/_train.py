@@ -1,11 +1,12 @@
 """The training loop: BCE with logits, Adam, negatives re-drawn each epoch, early stopping
 on validation NDCG@10 over a full ranking (the best epoch's weights are kept).
 
-The embedding tables get sparse gradients and SparseAdam (a step touches only the rows
-its batch looked up: with dense gradients Adam's update of every row was 70 % of the
-time on Last.fm); the layers get Adam. `weight_decay` is the optimiser's for the layers
-and, for the embeddings, an L2 penalty on the rows each batch looks up (weight_decay x
-the mean squared norm of a pair's embeddings), the usual form with sparse updates.
+One fused Adam steps every parameter, embedding tables included, with dense gradients:
+with batches of thousands of pairs nearly every row is looked up each step anyway, and
+SparseAdam's coalescing cost 1.4-1.7 times as much per pair (docs/benchmarks.md).
+`weight_decay` is Adam's for the layers and, for the embeddings, an L2 penalty on the
+rows each batch looks up (weight_decay x the mean squared norm of a pair's embeddings),
+so rows are regularised as often as they are used.
 """
 
 from __future__ import annotations
@@ -14,18 +15,22 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 import torch
+from torch.nn.functional import binary_cross_entropy_with_logits
 from tqdm import tqdm
 
 from recommender.ncf._module import NeuMF, fuse_pretrained
-from recommender.ncf._sampling import Feedback, epoch_samples
+from recommender.ncf._sampling import Epoch, Feedback, Scaling, epoch_samples
 
 IntArray = npt.NDArray[np.int64]
+# Which networks: the paper's NeuMF (both, fused), or GMF or MLP alone.
+Branches = Literal["neumf", "gmf", "mlp"]
+BRANCHES: tuple[Branches, ...] = ("neumf", "gmf", "mlp")
 FloatArray = npt.NDArray[np.float64]
 VALIDATION_K = 10
 # Validation users scored at once (their dense rows are held in memory).
@@ -46,6 +51,9 @@ class Settings:
     patience: int
     pretrain: bool
     alpha: float
+    branches: Branches
+    confidence: Scaling
+    confidence_alpha: float
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,8 @@ class Trainer:
     def fit(self, feedback: Feedback, validation: Validation | None) -> NeuMF:
         s = self.settings
         if not s.pretrain:
-            return self._train("neumf", self._new(gmf=True, mlp=True), feedback, validation, s.lr)
+            module = self._new(gmf=s.branches != "mlp", mlp=s.branches != "gmf")
+            return self._train("neumf", module, feedback, validation, s.lr)
         gmf = self._train("gmf", self._new(gmf=True, mlp=False), feedback, validation, s.lr)
         mlp = self._train("mlp", self._new(gmf=False, mlp=True), feedback, validation, s.lr)
         fused = self._new(gmf=True, mlp=True)
@@ -143,11 +152,12 @@ class Trainer:
         """Epochs until validation NDCG@10 has not improved for `patience` epochs (or all
         `epochs` without validation); returns the module with its best epoch's weights."""
         s = self.settings
-        optimisers = [
-            torch.optim.SparseAdam(module.sparse_parameters(), lr=lr),
-            torch.optim.Adam(module.dense_parameters(), lr=lr, weight_decay=s.weight_decay),
+        groups = [
+            {"params": module.embedding_parameters(), "weight_decay": 0.0},
+            {"params": module.layer_parameters(), "weight_decay": s.weight_decay},
         ]
-        loss_function = torch.nn.BCEWithLogitsLoss()
+        # fused: one kernel per step instead of several per tensor (CPU and CUDA alike).
+        optimisers: list[torch.optim.Optimizer] = [torch.optim.Adam(groups, lr=lr, fused=True)]
         positive_codes = feedback.positive_codes
         best_score, best_state, best_epoch, waited = -np.inf, None, 0, 0
         bar = tqdm(
@@ -155,9 +165,9 @@ class Trainer:
         )
         for epoch in bar:
             started = time.perf_counter()
-            users, items, labels = epoch_samples(feedback, s.negatives, positive_codes, self.rng)
-            total = self._epoch(module, optimisers, loss_function, users, items, labels)
-            loss = total / max(len(labels), 1)
+            samples = epoch_samples(feedback, s.negatives, positive_codes, self.rng)
+            total = self._epoch(module, optimisers, samples)
+            loss = total / max(float(samples.weights.sum()), 1e-12)
             record: dict[str, Any] = {"stage": stage, "epoch": epoch, "loss": round(loss, 6)}
             if validation is not None:
                 module.eval()
@@ -188,31 +198,30 @@ class Trainer:
         return module
 
     def _epoch(
-        self,
-        module: NeuMF,
-        optimisers: list[torch.optim.Optimizer],
-        loss_function: torch.nn.Module,
-        users: IntArray,
-        items: IntArray,
-        labels: npt.NDArray[np.float32],
+        self, module: NeuMF, optimisers: list[torch.optim.Optimizer], samples: Epoch
     ) -> float:
+        """One pass over the epoch's pairs; returns the summed weighted loss."""
         module.train()
-        user_tensor = torch.from_numpy(users).to(self.device)
-        item_tensor = torch.from_numpy(items).to(self.device)
-        label_tensor = torch.from_numpy(labels).to(self.device)
-        total = 0.0
+        tensors = [
+            torch.from_numpy(array).to(self.device)
+            for array in (samples.users, samples.items, samples.labels, samples.weights)
+        ]
+        total = torch.zeros((), device=self.device)
         size = self.settings.batch_size
         decay = self.settings.weight_decay
-        for start in range(0, len(labels), size):
-            batch = slice(start, start + size)
+        for users, items, labels, weights in zip(
+            *(tensor.split(size) for tensor in tensors), strict=True
+        ):
             for optimiser in optimisers:
                 optimiser.zero_grad(set_to_none=True)
-            logits, squares = module(user_tensor[batch], item_tensor[batch])
-            loss = loss_function(logits, label_tensor[batch])
-            total += float(loss.detach()) * len(logits)
+            logits, squares = module(users, items)
+            losses = binary_cross_entropy_with_logits(logits, labels, reduction="none")
+            summed = (losses * weights).sum()
+            total += summed.detach()
+            loss = summed / weights.sum()
             if decay:
                 loss = loss + decay * squares.mean()
             loss.backward()
             for optimiser in optimisers:
                 optimiser.step()
-        return total
+        return float(total)

@@ -22,7 +22,18 @@ from recommender.ncf._train import Validation, _module_scores, full_ranking_metr
 from tests.recommender.contract import RecommenderContract
 from tests.recommender.tiny import tiny_catalog, tiny_interactions
 
-SMALL = {"factors": 8, "mlp_layers": (16, 8), "epochs": 8, "threads": 1, "progress": False}
+# Small sizes and batches for the tiny data sets (the defaults' 8,192 pairs would be one
+# step an epoch).
+SMALL = {
+    "factors": 8,
+    "mlp_layers": (16, 8),
+    "epochs": 8,
+    "batch_size": 256,
+    "lr": 1e-2,
+    "negatives": 4,
+    "threads": 1,
+    "progress": False,
+}
 
 
 def small_ncf(seed: int = 0, **options: object) -> NCF:
@@ -196,14 +207,59 @@ def test_negatives_are_fresh_uniform_and_include_dislikes() -> None:
         zip(feedback.negative_users.tolist(), feedback.negative_items.tolist(), strict=True)
     )
     assert disliked
-    for sample_users, sample_items, labels in (first, second):
-        pairs = list(zip(sample_users.tolist(), sample_items.tolist(), strict=True))
-        assert {pair for pair, label in zip(pairs, labels, strict=True) if label == 1} == positive
-        zeros = [pair for pair, label in zip(pairs, labels, strict=True) if label == 0]
+    for epoch in (first, second):
+        pairs = list(zip(epoch.users.tolist(), epoch.items.tolist(), strict=True))
+        assert {pair for pair, label in zip(pairs, epoch.labels, strict=True) if label == 1} == (
+            positive
+        )
+        zeros = [pair for pair, label in zip(pairs, epoch.labels, strict=True) if label == 0]
         assert not positive & set(zeros)
         assert disliked <= set(zeros)
         assert len(zeros) == 4 * len(positive) + len(disliked)
-    assert not np.array_equal(first[1], second[1])  # re-drawn every epoch
+        np.testing.assert_array_equal(epoch.weights, np.ones(len(pairs)))  # no confidence
+    assert not np.array_equal(first.items, second.items)  # re-drawn every epoch
+
+
+def test_confidence_weighs_observed_pairs_by_their_scaled_weight() -> None:
+    interactions = Interactions.from_rows(
+        ["a", "a", "a", "b", "b"], ["x", "y", "z", "x", "y"], [1.0, 9.0, -1.5, 3.0, 1.0]
+    )
+    matrix = interactions.matrix(interactions.user_vocab, interactions.item_vocab)
+    feedback = Feedback.from_matrix(matrix, "log", 2.0)
+    liked = np.log1p([1.0, 9.0, 3.0, 1.0])
+    # ALS's mapping: 1 + alpha x log1p(|weight|) / (its mean over the liked pairs).
+    expected = np.sort(1 + 2.0 * liked / liked.mean())
+    np.testing.assert_allclose(np.sort(feedback.positive_weights), expected, rtol=1e-6)
+    disliked = 1 + 2.0 * np.log1p(1.5) / liked.mean()
+    np.testing.assert_allclose(feedback.negative_weights, [disliked], rtol=1e-6)
+    epoch = epoch_samples(feedback, 3, feedback.positive_codes, np.random.default_rng(0))
+    drawn = (epoch.labels == 0) & ~np.isin(epoch.weights, feedback.negative_weights)
+    assert drawn.sum() > 0
+    np.testing.assert_array_equal(epoch.weights[drawn], 1.0)  # sampled negatives weigh 1
+
+
+@pytest.mark.parametrize("branches", ["gmf", "mlp"])
+def test_a_single_branch_trains_saves_and_loads(branches: str, tmp_path: Path) -> None:
+    model = small_ncf(branches=branches, confidence="log", confidence_alpha=1.0)
+    model.fit(random_interactions(7))
+    names = set(model._module.state_dict())
+    assert any(name.startswith(branches) for name in names)
+    assert not any(name.startswith({"gmf": "mlp", "mlp": "gmf"}[branches]) for name in names)
+    loaded = NCF.load(model.save(tmp_path / "model"))
+    np.testing.assert_array_equal(loaded.score_users(["u1"]), model.score_users(["u1"]))
+    assert loaded.settings == model.settings
+    assert [r.item for r in loaded.similar_items("i3", 3)] == [
+        r.item for r in model.similar_items("i3", 3)
+    ]
+
+
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="branches"):
+        NCF(branches="deep")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="pretrain needs neumf"):
+        NCF(branches="gmf", pretrain=True)
+    with pytest.raises(ValueError, match="confidence"):
+        NCF(confidence="sqrt")  # type: ignore[arg-type]
 
 
 def test_disliked_items_are_never_recommended() -> None:
