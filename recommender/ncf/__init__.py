@@ -16,7 +16,8 @@ model's seed (one positive pair held out per user with at least two, like
 `ItemKNN`'s `validation_split`), ranked over every item with the user's train items
 excluded and pessimistic ties, as `earworm eval` counts (at most `MAX_VALIDATION_USERS`
 held-out users, a seeded sample, are scored). Training stops after `patience`
-epochs without improvement and keeps the best epoch's weights: those weights, trained
+validated epochs without a gain of more than `min_delta` (validation starts at epoch
+`validate_from`) and keeps the best epoch's weights: those weights, trained
 without the held-out pairs, are the model (no refit on all rows). The held-out pairs are
 one per user (about 2 % of Last.fm's pairs), a refit would double the training time, and
 the epoch count found on the split would not transfer exactly to data 2 % larger; the
@@ -131,11 +132,13 @@ class NCF(Recommender):
         factors: int = 64,
         mlp_layers: Sequence[int] = (128, 64, 32),
         epochs: int = 30,
-        batch_size: int = 8192,
+        batch_size: int = 16384,
         lr: float = 2e-3,
         weight_decay: float = 0.0,
-        negatives: int = 8,
+        negatives: int = 16,
         patience: int = 3,
+        min_delta: float = 1e-3,
+        validate_from: int = 3,
         pretrain: bool = False,
         alpha: float = 0.5,
         branches: Branches = "neumf",
@@ -152,6 +155,8 @@ class NCF(Recommender):
             raise ValueError("epochs, batch_size, patience and threads must be at least 1")
         if lr <= 0 or weight_decay < 0 or not 0 <= alpha <= 1:
             raise ValueError("lr must be positive, weight_decay >= 0 and alpha in [0, 1]")
+        if min_delta < 0 or validate_from < 1:
+            raise ValueError("min_delta must be >= 0 and validate_from at least 1")
         if branches not in BRANCHES or (pretrain and branches != "neumf"):
             raise ValueError(f"branches must be one of {BRANCHES}; pretrain needs neumf")
         if confidence not in SCALINGS or confidence_alpha < 0:
@@ -166,6 +171,8 @@ class NCF(Recommender):
             weight_decay=float(weight_decay),
             negatives=int(negatives),
             patience=int(patience),
+            min_delta=float(min_delta),
+            validate_from=int(validate_from),
             pretrain=bool(pretrain),
             alpha=float(alpha),
             branches=branches,
@@ -238,7 +245,8 @@ class NCF(Recommender):
         else:
             self.training["stopping"] = (
                 f"early stopping on validation NDCG@{VALIDATION_K} (patience "
-                f"{self.settings.patience}), best epoch's weights kept, no refit"
+                f"{self.settings.patience}, min_delta {self.settings.min_delta}, validated "
+                f"from epoch {self.settings.validate_from}), best epoch's weights kept, no refit"
             )
             self.training["validation_users"] = len(validation.users)
             module = trainer.fit(self._feedback(train_matrix), validation)
@@ -365,6 +373,8 @@ class NCF(Recommender):
             "weight_decay": s.weight_decay,
             "negatives": s.negatives,
             "patience": s.patience,
+            "min_delta": s.min_delta,
+            "validate_from": s.validate_from,
             "pretrain": s.pretrain,
             "alpha": s.alpha,
             "branches": s.branches,
@@ -440,13 +450,22 @@ class NCF(Recommender):
                 f"(this version reads {NCF_FORMAT}); retrain the model"
             )
         # Artifacts written before confidence weighting trained without it.
-        params = {"branches": "neumf", "confidence": "none", "confidence_alpha": 0.0, **params}
+        # Artifacts written before min_delta and validate_from stopped on any gain and
+        # validated every epoch.
+        params = {
+            "branches": "neumf",
+            "confidence": "none",
+            "confidence_alpha": 0.0,
+            "min_delta": 0.0,
+            "validate_from": 1,
+            **params,
+        }
         settings = {
             name: params[name]
             for name in (
                 "seed", "factors", "mlp_layers", "epochs", "batch_size", "lr", "weight_decay",
-                "negatives", "patience", "pretrain", "alpha", "branches", "confidence",
-                "confidence_alpha", "threads", "device",
+                "negatives", "patience", "min_delta", "validate_from", "pretrain", "alpha",
+                "branches", "confidence", "confidence_alpha", "threads", "device",
             )
         }  # fmt: skip
         model = cls(**settings, progress=False)

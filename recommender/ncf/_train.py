@@ -49,6 +49,8 @@ class Settings:
     weight_decay: float
     negatives: int
     patience: int
+    min_delta: float
+    validate_from: int
     pretrain: bool
     alpha: float
     branches: Branches
@@ -105,6 +107,33 @@ def _module_scores(module: NeuMF, device: torch.device) -> Callable[[IntArray], 
     return score
 
 
+class Stopping:
+    """When to stop: after `patience` validated epochs that did not beat the reference score
+    by more than `min_delta`. The reference is the last score that did; a smaller gain
+    still makes its epoch the best one (its weights are kept) but does not reset the
+    count, so a plateau of tiny gains ends training instead of extending it."""
+
+    def __init__(self, patience: int, min_delta: float) -> None:
+        self.patience, self.min_delta = patience, min_delta
+        self.best_score, self.best_epoch = -np.inf, 0
+        self.reference, self.waited = -np.inf, 0
+
+    def update(self, epoch: int, score: float) -> bool:
+        """Records a validated epoch's score; True when it is the best so far."""
+        if score > self.reference + self.min_delta:
+            self.reference, self.waited = score, 0
+        else:
+            self.waited += 1
+        if score > self.best_score:
+            self.best_score, self.best_epoch = score, epoch
+            return True
+        return False
+
+    @property
+    def done(self) -> bool:
+        return self.waited >= self.patience
+
+
 class Trainer:
     """Fits NeuMF (optionally after pre-training each branch) and records the history."""
 
@@ -149,8 +178,10 @@ class Trainer:
         validation: Validation | None,
         lr: float,
     ) -> NeuMF:
-        """Epochs until validation NDCG@10 has not improved for `patience` epochs (or all
-        `epochs` without validation); returns the module with its best epoch's weights."""
+        """Epochs until `Stopping` says stop (or all `epochs` without validation); returns
+        the module with its best epoch's weights. Validation starts at epoch
+        `validate_from` (the last epoch is always validated): the first epochs are never
+        the best ones, and scoring them costs time."""
         s = self.settings
         groups = [
             {"params": module.embedding_parameters(), "weight_decay": 0.0},
@@ -159,7 +190,8 @@ class Trainer:
         # fused: one kernel per step instead of several per tensor (CPU and CUDA alike).
         optimisers: list[torch.optim.Optimizer] = [torch.optim.Adam(groups, lr=lr, fused=True)]
         positive_codes = feedback.positive_codes
-        best_score, best_state, best_epoch, waited = -np.inf, None, 0, 0
+        stopping = Stopping(s.patience, s.min_delta)
+        best_state: dict[str, torch.Tensor] | None = None
         bar = tqdm(
             range(1, s.epochs + 1), desc=f"NCF {stage}", unit="epoch", disable=not self.progress
         )
@@ -169,31 +201,28 @@ class Trainer:
             total = self._epoch(module, optimisers, samples)
             loss = total / max(float(samples.weights.sum()), 1e-12)
             record: dict[str, Any] = {"stage": stage, "epoch": epoch, "loss": round(loss, 6)}
-            if validation is not None:
+            if validation is not None and (epoch >= s.validate_from or epoch == s.epochs):
                 module.eval()
                 hr, ndcg = full_ranking_metrics(_module_scores(module, self.device), validation)
                 module.train()
                 record[f"val_hr@{VALIDATION_K}"] = round(hr, 6)
                 record[f"val_ndcg@{VALIDATION_K}"] = round(ndcg, 6)
-                if ndcg > best_score:
-                    best_score, best_epoch, waited = ndcg, epoch, 0
+                if stopping.update(epoch, ndcg):
                     best_state = copy.deepcopy(module.state_dict())
-                else:
-                    waited += 1
             record["seconds"] = round(time.perf_counter() - started, 3)
             self.history.append(record)
             bar.set_postfix(
                 loss=f"{loss:.4f}",
                 ndcg=f"{record.get(f'val_ndcg@{VALIDATION_K}', float('nan')):.4f}",
             )
-            if validation is not None and waited >= s.patience:
+            if stopping.done:
                 break
         bar.close()
         if best_state is not None:
             module.load_state_dict(best_state)
             for record in self.history:
                 if record["stage"] == stage:
-                    record["best"] = record["epoch"] == best_epoch
+                    record["best"] = record["epoch"] == stopping.best_epoch
         module.eval()
         return module
 
