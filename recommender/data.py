@@ -127,3 +127,16 @@ def row_items(matrix: sp.csr_matrix, row: int) -> npt.NDArray[np.int64]:
     if row < 0:
         return np.empty(0, dtype=np.int64)
     return matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]].astype(np.int64)
+
+
+def item_labels(items: Vocabulary, catalog: ItemCatalog | None) -> npt.NDArray[np.str_]:
+    """How reasons name items: "Title by Artist" from the catalog, else the id."""
+    ids = items.ids
+    if catalog is None or len(ids) == 0:
+        return ids.copy()
+    positions = catalog.vocab.indices(ids.tolist())
+    labels = [
+        catalog.label(int(position)) if position >= 0 else str(item)
+        for item, position in zip(ids.tolist(), positions.tolist(), strict=True)
+    ]
+    return np.asarray(labels, dtype=np.str_)

@@ -29,7 +29,7 @@ from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from recommender.artifacts import Arrays
 from recommender.base import Recommendation, Recommender, check_k, top_k
-from recommender.data import Interactions, ItemCatalog, row_items
+from recommender.data import Interactions, ItemCatalog, item_labels, row_items
 from recommender.vocab import Vocabulary
 
 FloatArray = npt.NDArray[np.float64]
@@ -170,19 +170,6 @@ def seen_matrix(matrix: sp.csr_matrix) -> sp.csr_matrix:
     seen = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
     seen.data = np.ones_like(seen.data)
     return seen
-
-
-def item_labels(items: Vocabulary, catalog: ItemCatalog | None) -> npt.NDArray[np.str_]:
-    """How reasons name items: "Title by Artist" from the catalog, else the id."""
-    ids = items.ids
-    if catalog is None or len(ids) == 0:
-        return ids.copy()
-    positions = catalog.vocab.indices(ids.tolist())
-    labels = [
-        catalog.label(int(position)) if position >= 0 else str(item)
-        for item, position in zip(ids.tolist(), positions.tolist(), strict=True)
-    ]
-    return np.asarray(labels, dtype=np.str_)
 
 
 def unit_rows(vectors: npt.NDArray[np.floating]) -> FloatArray:

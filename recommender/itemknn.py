@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from recommender.artifacts import Arrays
 from recommender.base import Recommendation, Recommender, check_k, top_k
-from recommender.data import Interactions, ItemCatalog, row_items
+from recommender.data import Interactions, ItemCatalog, item_labels, row_items
 from recommender.vocab import Vocabulary
 
 if TYPE_CHECKING:
@@ -325,7 +325,7 @@ class ItemKNN(Recommender):
         self._seen = _seen(matrix)
         self._similarity = cosine_neighbours(self._profiles, self.chosen_neighbours)
         self._popularity = _popularity(self._profiles)
-        self._labels = self._item_labels(catalog)
+        self._labels = item_labels(self._items, catalog)
         return self
 
     def _tune(self, interactions: Interactions) -> dict[str, Any]:
@@ -341,18 +341,6 @@ class ItemKNN(Recommender):
             "validation_users": users,
             "table": table,
         }
-
-    def _item_labels(self, catalog: ItemCatalog | None) -> npt.NDArray[np.str_]:
-        """How reasons name items: "Title by Artist" from the catalog, else the id."""
-        ids = self._items.ids
-        if catalog is None or len(ids) == 0:
-            return ids.copy()
-        positions = catalog.vocab.indices(ids.tolist())
-        labels = [
-            catalog.label(int(position)) if position >= 0 else str(item)
-            for item, position in zip(ids.tolist(), positions.tolist(), strict=True)
-        ]
-        return np.asarray(labels, dtype=np.str_)
 
     @property
     def item_vocab(self) -> Vocabulary:

@@ -57,7 +57,7 @@ import torch
 from recommender.als import SCALINGS
 from recommender.artifacts import Arrays, ArtifactError, read_artifact, write_artifact
 from recommender.base import Recommendation, Recommender, check_k, top_k
-from recommender.data import Interactions, ItemCatalog, row_items
+from recommender.data import Interactions, ItemCatalog, item_labels, row_items
 from recommender.ncf._module import NeuMF
 from recommender.ncf._sampling import Feedback, Scaling
 from recommender.ncf._train import (
@@ -90,19 +90,6 @@ def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def _item_labels(items: Vocabulary, catalog: ItemCatalog | None) -> npt.NDArray[np.str_]:
-    """How reasons name items: "Title by Artist" from the catalog, else the id."""
-    ids = items.ids
-    if catalog is None or len(ids) == 0:
-        return ids.copy()
-    positions = catalog.vocab.indices(ids.tolist())
-    labels = [
-        catalog.label(int(position)) if position >= 0 else str(item)
-        for item, position in zip(ids.tolist(), positions.tolist(), strict=True)
-    ]
-    return np.asarray(labels, dtype=np.str_)
 
 
 def _positives(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -212,7 +199,7 @@ class NCF(Recommender):
         self._positives = _positives(matrix)
         self._seen = _seen(matrix)
         self._popularity = np.diff(self._positives.tocsc().indptr).astype(np.float64)
-        self._labels = _item_labels(self._items, catalog)
+        self._labels = item_labels(self._items, catalog)
 
         torch.set_num_threads(self.threads)
         torch.manual_seed(self.seed)
