@@ -3,10 +3,9 @@
 Collaborative scores (ALS dot products), content similarities (cosines) and popularity
 (listener counts) live on unrelated scales, so each model's row is standardised per user
 (z-scores over the items it can score) before the hybrid adds them up. What an item a model
-cannot score gets instead is the model's `fill` rule: "neutral" (0, the row's mean: a
-collaborative model has no opinion about a track nobody has played yet) or "lowest" (the
-row's minimum: a track off the member's genres, or without audio features, is the least
-alike a content model can say).
+cannot score gets instead is the `fill` rule: "lowest" (the row's minimum: what the
+hybrid uses for every model, see recommender.hybrid.UNSCORED) or "neutral" (0, the row's
+mean).
 
 Blend weights are chosen by NDCG@10 over a full ranking with pessimistic ties, the same
 counting as `earworm eval` (recommender.evaluation.metrics), on a validation split carved
@@ -88,26 +87,17 @@ def held_out_ndcg(
     return float(gains.mean()), float(hit.mean())
 
 
-Objective = Literal["ndcg@10", "ndcg"]
-OBJECTIVES: tuple[Objective, ...] = ("ndcg@10", "ndcg")
-
-
 @dataclass(frozen=True, slots=True)
 class WeightTrial:
     weights: tuple[float, ...]
     ndcg: float  # NDCG@10
     hr: float  # HR@10
-    ndcg_full: float  # NDCG over the whole ranking: every rank counts, not only the top 10
-
-    def score(self, objective: Objective) -> float:
-        return self.ndcg if objective == "ndcg@10" else self.ndcg_full
 
     def to_json(self, names: Sequence[str]) -> dict[str, object]:
         return {
             "weights": dict(zip(names, self.weights, strict=True)),
             "ndcg@10": round(self.ndcg, 5),
             "hr@10": round(self.hr, 5),
-            "ndcg": round(self.ndcg_full, 5),
         }
 
 
@@ -116,27 +106,15 @@ def search_weights(
     excluded: npt.NDArray[np.bool_],
     targets: IntArray,
     step: float,
-    objective: Objective = "ndcg@10",
 ) -> list[WeightTrial]:
-    """Every weight vector on the simplex grid, best `objective` first (ties to the earlier
-    grid point: more weight on the earlier components)."""
+    """NDCG@10 and HR@10 of every weight vector on the simplex grid, best NDCG@10 first
+    (ties to the earlier grid point: more weight on the earlier components)."""
     trials = []
     for weights in simplex_grid(len(standardised), step):
         blended = np.zeros_like(standardised[0])
         for weight, z in zip(weights, standardised, strict=True):
             if weight:
                 blended += np.float32(weight) * z
-        rank = held_out_ranks(blended, excluded, targets)
-        hit = rank <= 10
-        top = np.where(hit, 1.0 / np.log2(np.minimum(rank, 10) + 1.0), 0.0)
-        full = 1.0 / np.log2(rank + 1.0)  # 0 for inf
-        trials.append(
-            WeightTrial(
-                weights,
-                float(top.mean()) if len(rank) else 0.0,
-                float(hit.mean()) if len(rank) else 0.0,
-                float(full.mean()) if len(rank) else 0.0,
-            )
-        )
-    order = sorted(range(len(trials)), key=lambda i: (-trials[i].score(objective), i))
+        trials.append(WeightTrial(weights, *held_out_ndcg(blended, excluded, targets)))
+    order = sorted(range(len(trials)), key=lambda i: (-trials[i].ndcg, i))
     return [trials[i] for i in order]

@@ -41,13 +41,7 @@ import scipy.sparse as sp
 
 from recommender.artifacts import ARRAYS, MANIFEST, Arrays, ArtifactError, write_artifact
 from recommender.base import Recommendation, Recommender, check_k, top_k
-from recommender.blend import (
-    OBJECTIVES,
-    Fill,
-    Objective,
-    search_weights,
-    standardise,
-)
+from recommender.blend import Fill, search_weights, standardise
 from recommender.data import Interactions, ItemCatalog, row_items
 from recommender.diversity import ARTIST_WINDOW, diversify
 from recommender.vocab import Vocabulary
@@ -129,7 +123,6 @@ class Hybrid(Recommender):
         threshold: int = DEFAULT_THRESHOLD,
         weights: Mapping[str, Mapping[str, float]] | None = None,
         grid_step: float = GRID_STEP,
-        objective: Objective = "ndcg@10",
     ) -> None:
         if isinstance(collaborative, str):
             collaborative = (collaborative,)
@@ -141,9 +134,6 @@ class Hybrid(Recommender):
             raise ValueError(f"threshold must be a positive integer, got {threshold!r}")
         if not 0 < grid_step <= 0.5:
             raise ValueError(f"grid_step must be in (0, 0.5], got {grid_step!r}")
-        if objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-        self.objective: Objective = objective
 
         self.seed = int(seed)
         self.collaborative_kinds = tuple(dict.fromkeys(collaborative))
@@ -164,6 +154,7 @@ class Hybrid(Recommender):
         self._columns: dict[str, IntArray] = {}  # universe index -> component index (-1)
         self._cold_row = np.zeros(0, dtype=np.float32)
         self._listeners = np.zeros(0)  # per universe item; NaN where nobody played it
+        self._pop_z = np.zeros(0, dtype=np.float32)
 
     # --- fitting ----------------------------------------------------------------------------
 
@@ -241,17 +232,23 @@ class Hybrid(Recommender):
         liked = matrix.multiply(matrix > 0).tocsr()
         liked.eliminate_zeros()
         self._liked = liked.astype(np.float32)
+        self._derive()
+
+    def _derive(self) -> None:
+        """What every member's request reads, worked out once from the components: where
+        each component's items sit in the universe, and the popularity rows (the same for
+        every member)."""
         self._columns = {
             name: model.item_vocab.indices(self._items.ids.tolist())
             for name, model in self.components.items()
         }
         self._listeners = self._scores_of("pop", ["\0"])[0]
+        self._pop_z = standardise(np.log1p(np.maximum(self._listeners, 0.0))[None, :], UNSCORED)[0]
         self._cold_row = self._cold_scores()
 
     def _cold_scores(self) -> npt.NDArray[np.float32]:
         """Listeners on Earworm, then (with a catalog) the catalog's own popularity."""
-        pop = self._scores_of("pop", ["\0cold"], log=True)
-        total = standardise(pop, "lowest")[0]
+        total = self._pop_z
         if self._catalog is not None and len(self._catalog):
             prior = np.full(len(self._items), np.nan)
             prior[: len(self._catalog)] = self._catalog.popularity
@@ -279,7 +276,7 @@ class Hybrid(Recommender):
             probe._fit_components(split.train, catalog, self.seed), split.train, catalog
         )
         defaults = probe.default_weights()
-        record: dict[str, Any] = {"seed": self.seed, "metric": self.objective, "tiers": {}}
+        record: dict[str, Any] = {"seed": self.seed, "metric": "ndcg@10", "tiers": {}}
         chosen: dict[str, dict[str, float]] = {}
         # One row per held-out (member, track) pair; a member's other held-out tracks count
         # as ordinary candidates there, the same for every weight vector compared.
@@ -307,9 +304,7 @@ class Hybrid(Recommender):
             excluded = np.zeros((len(pairs), len(probe._items)), dtype=bool)
             for position, user in enumerate(pair_users[pairs]):
                 excluded[position, probe._seen_of(str(user))] = True
-            trials = search_weights(
-                stacks, excluded, targets[pairs], self.grid_step, self.objective
-            )
+            trials = search_weights(stacks, excluded, targets[pairs], self.grid_step)
             best = trials[0]
             chosen[tier] = dict(zip(names, best.weights, strict=True))
             record["tiers"][tier] = {
@@ -380,12 +375,10 @@ class Hybrid(Recommender):
             weights[tier] = {g: round(tier_weights.get(g, 0.0), 6) for g in groups}
         return weights
 
-    def _scores_of(self, name: str, users: Sequence[str], *, log: bool = False) -> FloatArray:
+    def _scores_of(self, name: str, users: Sequence[str]) -> FloatArray:
         """A component's raw scores over the universe; NaN where it cannot score an item."""
         model = self.components[name]
         raw = np.asarray(model.score_users(list(users)), dtype=np.float64)
-        if log:
-            raw = np.log1p(np.maximum(raw, 0.0))
         columns = self._columns[name]
         known = columns >= 0
         out = np.full((len(users), len(self._items)), np.nan)
@@ -397,10 +390,10 @@ class Hybrid(Recommender):
         z: dict[str, npt.NDArray[np.float32]] = {}
         scored: dict[str, npt.NDArray[np.bool_]] = {}
         for name in self.components:
-            if name == "pop":
-                raw = self._scores_of(name, users[:1], log=True)
-                z[name] = np.broadcast_to(standardise(raw, UNSCORED), (len(users), raw.shape[1]))
-                scored[name] = np.broadcast_to(np.isfinite(raw), z[name].shape)
+            if name == "pop":  # the same row for everyone, worked out in `_derive`
+                shape = (len(users), len(self._items))
+                z[name] = np.broadcast_to(self._pop_z, shape)
+                scored[name] = np.broadcast_to(np.isfinite(self._listeners), shape)
                 continue
             raw = self._scores_of(name, users)
             z[name] = standardise(raw, UNSCORED)
@@ -502,7 +495,6 @@ class Hybrid(Recommender):
             "content_mode": self.content_mode,
             "threshold": self.threshold,
             "grid_step": self.grid_step,
-            "objective": self.objective,
             "weights": self.weights,
             "tuning": self.tuning,
             "components": sorted(self.components),
@@ -549,9 +541,8 @@ class Hybrid(Recommender):
         params, arrays = read_artifact(directory, cls.kind)
         components: dict[str, Recommender] = {}
         for name in params.get("components", []):
-            kind = "content" if name == "content" else name
             try:
-                components[name] = component_class(kind).load(directory / "components" / name)
+                components[name] = component_class(name).load(directory / "components" / name)
             except ValueError as exc:
                 raise ArtifactError(f"{directory}: {exc}") from None
         return cls._restore(params, arrays, components)
@@ -570,7 +561,6 @@ class Hybrid(Recommender):
             content_mode=params["content_mode"],
             threshold=params["threshold"],
             grid_step=params["grid_step"],
-            objective=params.get("objective", "ndcg@10"),
         )
         model.weights = {tier: dict(w) for tier, w in params["weights"].items()}
         model.tuning = params["tuning"]
@@ -590,12 +580,7 @@ class Hybrid(Recommender):
         model._seen = sp.csr_matrix(
             (np.ones(len(seen), dtype=np.float32), seen, arrays["seen_indptr"]), shape=shape
         )
-        model._columns = {
-            name: component.item_vocab.indices(model._items.ids.tolist())
-            for name, component in components.items()
-        }
-        model._listeners = model._scores_of("pop", ["\0"])[0]
-        model._cold_row = model._cold_scores()
+        model._derive()
         return model
 
 
