@@ -58,26 +58,21 @@ fit. The same seed and data give the same search and the same factors.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from recommender.data import Interactions
 from recommender.factors import (
-    MIN_VALIDATION_USERS,
     Config,
     FactorModel,
     FloatArray,
     Stage,
     positive_float,
     positive_int,
-    search,
     single_threaded_blas,
-    tuning_record,
-    validation_metrics,
-    validation_split,
 )
 
 Scaling = Literal["none", "log", "bm25"]
@@ -93,7 +88,6 @@ DEFAULTS: Config = {
     "scaling": "log",
     "iterations": 10,
 }
-HYPERPARAMETERS = tuple(DEFAULTS)
 # Below this many stored pairs one solver thread is faster: OpenMP's start-up and barriers
 # cost more than the work (72 pairs: 0.8 s with 2 threads on a busy 2-core machine, 0.01 s
 # with one). The factors do not depend on the thread count.
@@ -157,6 +151,8 @@ class ALS(FactorModel):
     chosen (None when all were given)."""
 
     kind = "als"
+    defaults = DEFAULTS
+    search_note = "coarse grid of scaling x alpha, then alpha, regularization, factors, iterations"
 
     def __init__(
         self,
@@ -178,34 +174,8 @@ class ALS(FactorModel):
         self.scaling: Scaling | None = scaling
         super().__init__(seed=seed, threads=threads)
 
-    def _given(self) -> Config:
-        return {
-            name: getattr(self, name) for name in HYPERPARAMETERS if getattr(self, name) is not None
-        }
-
-    def _params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in HYPERPARAMETERS}
-
-    def _choose(self, interactions: Interactions) -> tuple[Config, dict[str, Any] | None]:
-        given = self._given()
-        if len(given) == len(HYPERPARAMETERS):
-            return given, None
-        train, held = validation_split(interactions, self.seed)
-        users = len(held)  # one held-out pair per validation user
-        if users < MIN_VALIDATION_USERS:
-            chosen = {**DEFAULTS, **given}
-            note = (
-                f"{users} validation users, fewer than {MIN_VALIDATION_USERS}: "
-                "no search, documented defaults"
-            )
-            return chosen, tuning_record(self.seed, users, chosen, [], note)
-
-        def evaluate(config: Config) -> dict[str, float]:
-            return validation_metrics(self.configured(config).fit(train), held)
-
-        chosen, table = search(evaluate, DEFAULTS, STAGES, given)
-        note = "coarse grid of scaling x alpha, then alpha, regularization, factors, iterations"
-        return chosen, tuning_record(self.seed, users, chosen, table, note)
+    def _stages(self) -> Sequence[Stage]:
+        return STAGES
 
     def _train(self, matrix: sp.csr_matrix, config: Config) -> None:
         from implicit.cpu.als import AlternatingLeastSquares

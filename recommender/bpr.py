@@ -22,26 +22,21 @@ of 200 epochs at 32 factors takes a few seconds).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from recommender.data import Interactions
 from recommender.factors import (
-    MIN_VALIDATION_USERS,
     Config,
     FactorModel,
     FloatArray,
     Stage,
     positive_float,
     positive_int,
-    search,
     single_threaded_blas,
-    tuning_record,
-    validation_metrics,
-    validation_split,
 )
 
 DEFAULTS: Config = {
@@ -50,7 +45,6 @@ DEFAULTS: Config = {
     "regularization": 0.01,
     "iterations": 200,
 }
-HYPERPARAMETERS = tuple(DEFAULTS)
 # Kept small: BPR is the baseline, and one Last.fm fit takes seconds on one thread.
 GRID: dict[str, tuple[Any, ...]] = {
     "factors": (32, 64),
@@ -78,6 +72,8 @@ class BPR(FactorModel):
     """BPR matrix factorisation with a popularity fallback (see the module docstring)."""
 
     kind = "bpr"
+    defaults = DEFAULTS
+    search_note = f"the defaults and {SEARCH_SIZE - 1} seeded draws from the grid"
 
     def __init__(
         self,
@@ -95,34 +91,8 @@ class BPR(FactorModel):
         self.iterations = positive_int("iterations", iterations)
         super().__init__(seed=seed, threads=threads)
 
-    def _given(self) -> Config:
-        return {
-            name: getattr(self, name) for name in HYPERPARAMETERS if getattr(self, name) is not None
-        }
-
-    def _params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in HYPERPARAMETERS}
-
-    def _choose(self, interactions: Interactions) -> tuple[Config, dict[str, Any] | None]:
-        given = self._given()
-        if len(given) == len(HYPERPARAMETERS):
-            return given, None
-        train, held = validation_split(interactions, self.seed)
-        users = len(held)
-        if users < MIN_VALIDATION_USERS:
-            chosen = {**DEFAULTS, **given}
-            note = (
-                f"{users} validation users, fewer than {MIN_VALIDATION_USERS}: "
-                "no search, documented defaults"
-            )
-            return chosen, tuning_record(self.seed, users, chosen, [], note)
-
-        def evaluate(config: Config) -> dict[str, float]:
-            return validation_metrics(self.configured(config).fit(train), held)
-
-        chosen, table = search(evaluate, DEFAULTS, [_sampled(self.seed)], given)
-        note = f"the defaults and {SEARCH_SIZE - 1} seeded draws from the grid"
-        return chosen, tuning_record(self.seed, users, chosen, table, note)
+    def _stages(self) -> Sequence[Stage]:
+        return [_sampled(self.seed)]
 
     def _train(self, matrix: sp.csr_matrix, config: Config) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking

@@ -203,11 +203,15 @@ def positive_float(name: str, value: object) -> float | None:
 class FactorModel(Recommender):
     """Users and items as factor vectors; subclasses choose hyperparameters and train.
 
-    Subclasses implement `_choose` (the configuration to train and the tuning record),
-    `_train` (factors from the summed users x items weights) and `_params`, and may
-    override `_latent` (what similarity compares) and `_contributions` (for reasons)."""
+    Subclasses set `defaults` (every hyperparameter, each also a constructor argument of
+    the same name and attribute, None when it is to be searched) and `search_note`, and
+    implement `_stages` (what the search tries) and `_train` (factors from the summed users
+    x items weights); they may override `_latent` (what similarity compares) and
+    `_contributions` (for reasons)."""
 
     kind: ClassVar[str]
+    defaults: ClassVar[Config]
+    search_note: ClassVar[str]
 
     def __init__(self, *, seed: int, threads: int) -> None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -229,7 +233,8 @@ class FactorModel(Recommender):
 
     # --- subclass hooks ------------------------------------------------------------------
 
-    def _choose(self, interactions: Interactions) -> tuple[Config, dict[str, Any] | None]:
+    def _stages(self) -> Sequence[Stage]:
+        """The stages of the validation search (see `search`)."""
         raise NotImplementedError
 
     def _train(self, matrix: sp.csr_matrix, config: Config) -> None:
@@ -237,8 +242,34 @@ class FactorModel(Recommender):
         raise NotImplementedError
 
     def _params(self) -> dict[str, Any]:
-        """The constructor's arguments, JSON-able."""
-        raise NotImplementedError
+        """The constructor's hyperparameter arguments, JSON-able."""
+        return {name: getattr(self, name) for name in self.defaults}
+
+    def _given(self) -> Config:
+        return {name: value for name, value in self._params().items() if value is not None}
+
+    def _choose(self, interactions: Interactions) -> tuple[Config, dict[str, Any] | None]:
+        """The hyperparameters to train with: those given, the rest chosen on a validation
+        split of `interactions` (the defaults when it has too few users); and the tuning
+        record (None when everything was given)."""
+        given = self._given()
+        if len(given) == len(self.defaults):
+            return given, None
+        train, held = validation_split(interactions, self.seed)
+        users = len(held)  # one held-out pair per validation user
+        if users < MIN_VALIDATION_USERS:
+            chosen = {**self.defaults, **given}
+            note = (
+                f"{users} validation users, fewer than {MIN_VALIDATION_USERS}: "
+                "no search, documented defaults"
+            )
+            return chosen, tuning_record(self.seed, users, chosen, [], note)
+
+        def evaluate(config: Config) -> dict[str, float]:
+            return validation_metrics(self.configured(config).fit(train), held)
+
+        chosen, table = search(evaluate, self.defaults, self._stages(), given)
+        return chosen, tuning_record(self.seed, users, chosen, table, self.search_note)
 
     def _contributions(
         self, row: int, liked: npt.NDArray[np.int64], items: npt.NDArray[np.int64]
