@@ -30,6 +30,7 @@ from threadpoolctl import ThreadpoolController, threadpool_limits
 from recommender.artifacts import Arrays
 from recommender.base import Recommendation, Recommender, check_k, top_k
 from recommender.data import Interactions, ItemCatalog, item_labels, row_items
+from recommender.popularity import popular_reason
 from recommender.vocab import Vocabulary
 
 FloatArray = npt.NDArray[np.float64]
@@ -375,8 +376,7 @@ class FactorModel(Recommender):
         ]
 
     def _popular_reason(self, item: int) -> str:
-        listeners = int(self._popularity[item])
-        return f"popular: {listeners} listener{'s' if listeners != 1 else ''} liked it"
+        return popular_reason(int(self._popularity[item]))
 
     def similar_items(self, item: str, k: int = 10) -> list[Recommendation]:
         """Cosine over item factors; items without a factor direction are not offered."""

@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from recommender.artifacts import Arrays
 from recommender.base import Recommendation, Recommender, check_k, top_k
 from recommender.data import Interactions, ItemCatalog, item_labels, row_items
+from recommender.popularity import popular_reason
 from recommender.vocab import Vocabulary
 
 if TYPE_CHECKING:
@@ -375,8 +376,7 @@ class ItemKNN(Recommender):
                 if contribution.max() > 0:
                     source = liked[int(np.argmax(contribution))]
                     return f"people who like {self._labels[source]} also like this"
-        listeners = int(self._popularity[item_index])
-        return f"popular: {listeners} listener{'s' if listeners != 1 else ''} liked it"
+        return popular_reason(int(self._popularity[item_index]))
 
     def similar_items(self, item: str, k: int = 10) -> list[Recommendation]:
         k = check_k(k)

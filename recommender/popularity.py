@@ -15,6 +15,11 @@ from recommender.data import Interactions, ItemCatalog, row_items
 from recommender.vocab import Vocabulary
 
 
+def popular_reason(listeners: int) -> str:
+    """Why a popular item: the reason every model gives when popularity is all it has."""
+    return f"popular: {listeners} listener{'s' if listeners != 1 else ''} liked it"
+
+
 class Popularity(Recommender):
     """Scores an item by how many distinct users interacted positively with it."""
 
@@ -46,8 +51,7 @@ class Popularity(Recommender):
         return row_items(self._seen, self._users.index(user))
 
     def reason(self, user: str, item_index: int) -> str:
-        listeners = int(self._counts[item_index])
-        return f"popular: {listeners} listener{'s' if listeners != 1 else ''} liked it"
+        return popular_reason(int(self._counts[item_index]))
 
     def state(self) -> tuple[dict[str, Any], Arrays]:
         return {}, {

@@ -68,6 +68,7 @@ from recommender.ncf._train import (
     Trainer,
     Validation,
 )
+from recommender.popularity import popular_reason
 from recommender.vocab import Vocabulary
 
 __all__ = ["NCF"]
@@ -330,8 +331,7 @@ class NCF(Recommender):
             if similarity[best] > 0 and liked[best] != item_index:
                 return f"because you liked {self._labels[liked[best]]}"
             return "people with taste like yours like this"
-        listeners = int(self._popularity[item_index])
-        return f"popular: {listeners} listener{'s' if listeners != 1 else ''} liked it"
+        return popular_reason(int(self._popularity[item_index]))
 
     def similar_items(self, item: str, k: int = 10) -> list[Recommendation]:
         k = check_k(k)
