@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import random
+import resource
 import sqlite3
 import string
 import subprocess
@@ -309,11 +310,42 @@ def _database_bytes(database: Path) -> int:
     return sum(path.stat().st_size for path in siblings if path.exists())
 
 
+@dataclass(frozen=True)
+class ChildRun:
+    """A finished child process: what it printed, its wall seconds and resource usage."""
+
+    stdout: bytes
+    wall_seconds: float
+    usage: resource.struct_rusage
+
+
+class ChildFailed(Exception):
+    """The child exited non-zero; the message is its exit status and last stderr lines."""
+
+
+def run_child(command: Sequence[str], env: dict[str, str] | None = None) -> ChildRun:
+    """Run `command` in a fresh process and wait for it with os.wait4, which reads its
+    resource usage from the kernel's accounting for exactly that child."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            list(command), env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+        if child.returncode != 0:
+            err.seek(0)
+            reason = err.read().decode(errors="replace").strip().splitlines()
+            raise ChildFailed(f"exited with {child.returncode}: {' / '.join(reason[-3:])}")
+        out.seek(0)
+        return ChildRun(out.read(), wall, usage)
+
+
 def measure_import(name: str, source: Path, database: Path, data_dir: Path) -> ImportRun:
     """Run `earworm catalog import SOURCE` in a fresh process; its wall time and peak RSS.
 
-    A child of its own makes the peak memory the import's alone, not this benchmark's, and
-    os.wait4 reads it from the kernel's accounting for exactly that child.
+    A child of its own makes the peak memory the import's alone, not this benchmark's.
     """
     command = [sys.executable, "-m", "bot", "catalog", "import", str(source)]
     env = {
@@ -322,29 +354,16 @@ def measure_import(name: str, source: Path, database: Path, data_dir: Path) -> I
         "EARWORM_DATA_DIR": str(data_dir),
         "EARWORM_LOG_LEVEL": "WARNING",
     }
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            [*command, "--json", "--no-progress"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-        )
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
-        if child.returncode != 0:
-            err.seek(0)
-            reason = err.read().decode(errors="replace").strip().splitlines()
-            fail(f"{name}: the import exited with {child.returncode}: {' / '.join(reason[-3:])}")
-        out.seek(0)
-        summary = json.loads(out.read())
+    try:
+        child = run_child([*command, "--json", "--no-progress"], env)
+    except ChildFailed as exc:
+        fail(f"{name}: the import {exc}")
+    summary = json.loads(child.stdout)
     return ImportRun(
         name=name,
         source=str(source),
-        wall_seconds=wall,
-        peak_rss_mib=_max_rss_mib(usage.ru_maxrss),
+        wall_seconds=child.wall_seconds,
+        peak_rss_mib=_max_rss_mib(child.usage.ru_maxrss),
         database_bytes=_database_bytes(database),
         summary=summary,
     )

@@ -34,7 +34,6 @@ import math
 import os
 import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -292,26 +291,14 @@ TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 def run_in_child(task: dict[str, Any]) -> dict[str, Any]:
     """Run `task` in a fresh `python -m bot.model_bench` process: its result (with the
     child's own peak RSS) and its wall seconds."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            [sys.executable, "-m", "bot.model_bench", json.dumps(task)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-        )
-        _, status, _ = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
-        if child.returncode != 0:
-            err.seek(0)
-            reason = err.read().decode(errors="replace").strip().splitlines()
-            raise BenchError(
-                f"{task['model']} {task['task']} run exited with {child.returncode}: "
-                + " / ".join(reason[-3:])
-            )
-        out.seek(0)
-        result: dict[str, Any] = json.loads(out.read())
+    from bot.bench import ChildFailed, run_child
+
+    try:
+        child = run_child([sys.executable, "-m", "bot.model_bench", json.dumps(task)])
+    except ChildFailed as exc:
+        raise BenchError(f"{task['model']} {task['task']} run {exc}") from None
+    result: dict[str, Any] = json.loads(child.stdout)
+    wall = child.wall_seconds
     return {**result, "wall_seconds": wall}
 
 
