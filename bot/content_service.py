@@ -22,7 +22,7 @@ from bot.cli_common import fail, print_json, run, settings_of
 from bot.composition import database_for
 from bot.settings import Settings
 from storage.dto import TrackSummary
-from storage.repositories.catalog_version import catalog_version
+from storage.repositories.catalog_version import CatalogVersion, catalog_version
 from storage.repositories.snapshots import catalog_rows
 from storage.repositories.tracks import search_tracks
 
@@ -80,7 +80,7 @@ async def answer(settings: Settings, queries: Sequence[str], k: int, mode: str) 
                 "Import one first: earworm catalog import PATH_OR_URL"
             )
         seeds = [Seed(query, await _resolve(session, query)) for query in queries]
-        model = await cached_content_model(settings, session)
+        model = await cached_content_model(settings, session, version)
     model = model.with_mode(mode)
     seed_ids = list(dict.fromkeys(seed.track.id for seed in seeds))
     for seed in seeds:
@@ -89,9 +89,11 @@ async def answer(settings: Settings, queries: Sequence[str], k: int, mode: str) 
     return ContentAnswer(seeds, mode, results, model)
 
 
-async def cached_content_model(settings: Settings, session: AsyncSession) -> ContentSimilarity:
-    """The content model of the current catalog: loaded from the cache, or fitted and cached."""
-    version = await catalog_version(session)
+async def cached_content_model(
+    settings: Settings, session: AsyncSession, version: CatalogVersion
+) -> ContentSimilarity:
+    """The content model of the catalog at `version`: loaded from the cache, or fitted and
+    cached."""
     directory = model_directory(settings, version.fingerprint)
     model = _load_cached(directory)
     if model is None:

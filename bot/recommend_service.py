@@ -90,7 +90,7 @@ async def serving_hybrid(settings: Settings) -> tuple[Hybrid, ServingModels]:
                 "the catalog is empty, so there is nothing to recommend. "
                 "Import one first: earworm catalog import PATH_OR_URL"
             )
-        content = await cached_content_model(settings, session)
+        content = await cached_content_model(settings, session, version)
         feedback = to_interactions(await feedback_rows(session))
         for kind in COLLABORATIVE_KINDS:
             record = await active_model(session, kind)
