@@ -9,6 +9,7 @@ out with a warning, so one damaged file never takes recommendations down.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,8 +97,10 @@ async def serving_hybrid(settings: Settings) -> tuple[Hybrid, ServingModels]:
             record = await active_model(session, kind)
             if record is None:
                 continue
-            try:
-                components[kind] = _load_artifact(kind, record.artifact_path)
+            try:  # reading an artifact is file I/O and unpacking: off the event loop
+                components[kind] = await asyncio.to_thread(
+                    _load_artifact, kind, record.artifact_path
+                )
                 versions[kind] = record.version
             except (ArtifactError, ValueError, OSError, ImportError) as exc:
                 skipped[kind] = f"version {record.version} left out: {exc}"
@@ -106,13 +109,17 @@ async def serving_hybrid(settings: Settings) -> tuple[Hybrid, ServingModels]:
         if tuned is not None and isinstance(tuned.metrics.get("weights"), dict):
             weights = tuned.metrics["weights"]
             weights_from = f"hybrid v{tuned.version}"
-    components["content"] = content.with_mode("genre").with_users(feedback)
-    try:
-        hybrid = Hybrid.compose(components, feedback, content.catalog, weights=weights)
-    except ValueError as exc:  # tuned for other components than those serving now
-        log.warning("blend weights of %s do not fit the serving models: %s", weights_from, exc)
-        hybrid = Hybrid.compose(components, feedback, content.catalog)
-        weights_from = "defaults"
+
+    def compose() -> tuple[Hybrid, str]:
+        components["content"] = content.with_mode("genre").with_users(feedback)
+        try:
+            blended = Hybrid.compose(components, feedback, content.catalog, weights=weights)
+            return blended, weights_from
+        except ValueError as exc:  # tuned for other components than those serving now
+            log.warning("blend weights of %s do not fit the serving models: %s", weights_from, exc)
+            return Hybrid.compose(components, feedback, content.catalog), "defaults"
+
+    hybrid, weights_from = await asyncio.to_thread(compose)  # CPU work: off the event loop
     return hybrid, ServingModels(versions, skipped, weights_from)
 
 
@@ -120,7 +127,7 @@ async def recommend_for(settings: Settings, user: int, k: int) -> RecommendAnswe
     check_request(user, k)
     hybrid, models = await serving_hybrid(settings)
     member = str(user)
-    results = hybrid.recommend(member, k)
+    results = await asyncio.to_thread(hybrid.recommend, member, k)  # scoring: off the loop
     return RecommendAnswer(
         user=member,
         tier=hybrid.tier_of(member),
