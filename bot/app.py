@@ -6,9 +6,11 @@ import logging
 import pkgutil
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot import exts
+from bot.errors import UserFacingError
 from bot.settings import Settings
 from storage.database import Database, open_database
 
@@ -65,8 +67,26 @@ class EarwormBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self._database = await open_database(self.settings.resolved_database_url)
+        self.tree.on_error = self.on_app_command_error
         for name in extension_names():
             await self.load_extension(name)
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """The one place a failed slash command is answered: the member always hears back."""
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        if isinstance(cause, UserFacingError):
+            message = str(cause)
+        elif isinstance(cause, app_commands.CommandOnCooldown):
+            message = f"Easy there! Try again in {cause.retry_after:.0f} s."
+        elif isinstance(cause, app_commands.MissingPermissions | app_commands.CheckFailure):
+            message = "Only server admins (Manage Server) can use that command."
+        else:
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error("/%s failed", command, exc_info=cause)
+            message = "Something went wrong on my side. Please try again in a moment."
+        await reply_ephemeral(interaction, message)
 
     async def on_ready(self) -> None:
         if self.application_id is not None:
@@ -79,6 +99,14 @@ class EarwormBot(commands.Bot):
         await super().close()
         if self._database is not None:
             await self._database.close()
+
+
+async def reply_ephemeral(interaction: discord.Interaction, message: str) -> None:
+    """Answer only the member who asked, whether or not the command replied already."""
+    if interaction.response.is_done():
+        await interaction.followup.send(message, ephemeral=True)
+    else:
+        await interaction.response.send_message(message, ephemeral=True)
 
 
 def create_bot(settings: Settings) -> EarwormBot:

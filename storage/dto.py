@@ -30,6 +30,36 @@ class TrackSummary:
         }
 
 
+# The audio features a card draws as bars: all on a 0-1 scale in the catalog.
+CARD_FEATURES = ("danceability", "energy", "valence", "acousticness")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackDetails:
+    """Everything a recommendation card shows about a track."""
+
+    id: str
+    name: str
+    artists: tuple[str, ...]
+    album: str | None
+    popularity: int | None
+    genres: tuple[str, ...]
+    features: dict[str, float]  # CARD_FEATURES, each 0-1
+
+    @property
+    def url(self) -> str:
+        return f"https://open.spotify.com/track/{self.id}"
+
+    @property
+    def player_url(self) -> str:
+        """Spotify's embeddable 30-second player."""
+        return f"https://open.spotify.com/embed/track/{self.id}"
+
+    @property
+    def summary(self) -> TrackSummary:
+        return TrackSummary(self.id, self.name, self.artists, self.album, self.popularity)
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogStats:
     tracks: int

@@ -277,7 +277,39 @@ class RecommendationServed(Base):
     model_kind: Mapped[str] = mapped_column(String(32))
     model_version: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(String(512))
+    # When the card first showed this pick (None: not shown yet, e.g. a later pick that
+    # "next" has not reached). A reaction counts for the latest pick shown.
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SpotifyTrackInfo(Base):
+    """What Spotify's API said about a track (optional enrichment), cached so each track is
+    asked for once. `found` False records a track Spotify does not know, so it is not asked
+    again before `fetched_at` is old."""
+
+    __tablename__ = "spotify_track_info"
+
+    track_id: Mapped[str] = mapped_column(
+        ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True
+    )
+    found: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str | None] = mapped_column(String(300))
+    artist_names: Mapped[str | None] = mapped_column(String(1000))
+    album: Mapped[str | None] = mapped_column(String(300))
+    album_art_url: Mapped[str | None] = mapped_column(String(1024))
+    track_url: Mapped[str | None] = mapped_column(String(1024))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BotSetting(Base):
+    """Settings admins change at run time (e.g. the daily training time), as text."""
+
+    __tablename__ = "bot_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(1024))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ModelVersion(Base):

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.dto import CatalogStats, TrackSummary
-from storage.models import Artist, Genre, Track
+from storage.dto import CARD_FEATURES, CatalogStats, TrackDetails, TrackSummary
+from storage.models import Artist, Genre, Track, TrackGenre
 
 MAX_QUERY_TOKENS = 12
 SHORT_QUERY_TOKENS = 3
@@ -103,6 +103,45 @@ async def get_tracks(session: AsyncSession, ids: Sequence[str]) -> list[TrackSum
     )
     found = {row[0]: _summary(*row) for row in result}
     return [found[track_id] for track_id in dict.fromkeys(ids) if track_id in found]
+
+
+async def track_details(session: AsyncSession, ids: Sequence[str]) -> list[TrackDetails]:
+    """Card details for `ids`, in the order given; unknown ids are left out."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return []
+    features = [getattr(Track, name) for name in CARD_FEATURES]
+    rows = await session.execute(
+        select(
+            Track.id, Track.name, Track.artist_names, Track.album, Track.popularity, *features
+        ).where(Track.id.in_(wanted))
+    )
+    genre_rows = await session.execute(
+        select(TrackGenre.track_id, Genre.name)
+        .join(Genre, Genre.id == TrackGenre.genre_id)
+        .where(TrackGenre.track_id.in_(wanted))
+        .order_by(TrackGenre.track_id, Genre.name)
+    )
+    genres: dict[str, list[str]] = {}
+    for track_id, genre in genre_rows:
+        genres.setdefault(track_id, []).append(genre)
+    found = {}
+    for row in rows:
+        summary = _summary(*row[:5])
+        found[row[0]] = TrackDetails(
+            id=summary.id,
+            name=summary.name,
+            artists=summary.artists,
+            album=summary.album,
+            popularity=summary.popularity,
+            genres=tuple(genres.get(row[0], ())),
+            features={
+                name: float(value)
+                for name, value in zip(CARD_FEATURES, row[5:], strict=True)
+                if value is not None
+            },
+        )
+    return [found[track_id] for track_id in wanted if track_id in found]
 
 
 async def search_tracks(session: AsyncSession, query: str, limit: int = 10) -> list[TrackSummary]:

@@ -197,3 +197,20 @@ async def test_bulk_import_refills_the_index_and_resumes_the_triggers(
 
 async def test_a_one_letter_last_word_is_a_prefix(catalog: Database) -> None:
     assert await _names(catalog, "blinding l") == ["Blinding Lights", "Blinding Lights - Cover"]
+
+
+async def test_track_details_carry_genres_and_card_features(catalog: Database) -> None:
+    from storage.dto import CARD_FEATURES
+    from storage.repositories.tracks import track_details
+
+    async with catalog.sessions() as session:
+        details = await track_details(session, [track_id(3), "0" * 22, track_id(2), track_id(3)])
+    assert [d.id for d in details] == [track_id(3), track_id(2)]  # order kept, unknown left out
+    lights, crazy = details
+    assert lights.genres == ("synth-pop",)
+    assert crazy.artists == ("Beyoncé", "JAY-Z")
+    assert set(lights.features) == set(CARD_FEATURES)
+    assert all(0.0 <= value <= 1.0 for value in lights.features.values())
+    assert lights.player_url == f"https://open.spotify.com/embed/track/{track_id(3)}"
+    async with catalog.sessions() as session:
+        assert await track_details(session, []) == []
