@@ -8,6 +8,7 @@ the older one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 from collections.abc import Callable, Sequence
@@ -93,12 +94,22 @@ async def cached_content_model(
     settings: Settings, session: AsyncSession, version: CatalogVersion
 ) -> ContentSimilarity:
     """The content model of the catalog at `version`: loaded from the cache, or fitted and
-    cached."""
+    cached (both in a worker thread: loading and fitting are CPU work)."""
+    from bot.catalog import item_catalog
+
     directory = model_directory(settings, version.fingerprint)
-    model = _load_cached(directory)
+    model = await asyncio.to_thread(_load_cached, directory)
     if model is None:
-        model = await _fit_and_cache(session, directory)
+        catalog = item_catalog(await catalog_rows(session))
+        model = await asyncio.to_thread(fit_and_cache, catalog, directory)
     return model
+
+
+def content_model(settings: Settings, fingerprint: str, catalog: ItemCatalog) -> ContentSimilarity:
+    """The content model of `catalog` (whose fingerprint is given): the cached one, or
+    fitted and cached. Blocking: call it in a worker thread."""
+    directory = model_directory(settings, fingerprint)
+    return _load_cached(directory) or fit_and_cache(catalog, directory)
 
 
 async def _resolve(session: AsyncSession, query: str) -> TrackSummary:
@@ -135,12 +146,10 @@ def _load_cached(directory: Path) -> ContentSimilarity | None:
         return None
 
 
-async def _fit_and_cache(session: AsyncSession, directory: Path) -> ContentSimilarity:
-    from bot.catalog import item_catalog
+def fit_and_cache(catalog: ItemCatalog, directory: Path) -> ContentSimilarity:
     from recommender.content import ContentSimilarity
     from recommender.data import Interactions
 
-    catalog = item_catalog(await catalog_rows(session))
     model = ContentSimilarity(seed=0).fit(Interactions.from_rows([], []), catalog)
     try:
         model.save(directory)
