@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import exts
+from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.settings import Settings
 from storage.database import Database, open_database
@@ -58,6 +59,7 @@ class EarwormBot(commands.Bot):
         )
         self.settings = settings
         self._database: Database | None = None
+        self._engine: Engine | None = None
 
     @property
     def database(self) -> Database:
@@ -65,8 +67,16 @@ class EarwormBot(commands.Bot):
             raise RuntimeError("the database opens in setup_hook; use it after start-up")
         return self._database
 
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the engine starts in setup_hook; use it after start-up")
+        return self._engine
+
     async def setup_hook(self) -> None:
         self._database = await open_database(self.settings.resolved_database_url)
+        self._engine = Engine(self.settings, self._database)
+        await self._engine.start()
         self.tree.on_error = self.on_app_command_error
         for name in extension_names():
             await self.load_extension(name)

@@ -475,16 +475,19 @@ class Hybrid(Recommender):
                 best, best_gain = group, gain
         column = int(self._columns[best][item])
         if column < 0:
-            return self._cold_reason(item)
+            return self._cold_reason(item, starter=False)
         return self.components[best].reason(user, column)
 
-    def _cold_reason(self, item: int) -> str:
+    def _cold_reason(self, item: int, *, starter: bool = True) -> str:
+        """Why a popular item: its listeners here, else its catalog popularity (phrased as
+        a first pick only for a member with no history)."""
         if np.isfinite(self._listeners[item]) and self._listeners[item] > 0:
             return self.components["pop"].reason("", int(self._columns["pop"][item]))
         catalog = self._catalog
-        if catalog is not None and item < len(catalog) and catalog.genres[item]:
-            return f"a popular {catalog.genres[item][0]} pick to start with"
-        return "popular to start with"
+        genre = catalog.genres[item][0] if catalog is not None and catalog.genres[item] else None
+        if starter:
+            return f"a popular {genre} pick to start with" if genre else "popular to start with"
+        return f"popular in {genre}" if genre else "popular in the catalog"
 
     # --- persistence ------------------------------------------------------------------------
 

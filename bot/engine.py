@@ -1,0 +1,439 @@
+"""The bot's serving engine: the models in memory, answering slash commands off the loop.
+
+What serves is one immutable `Serving` snapshot: the catalog, the content model, the
+registry's active collaborative models composed into the hybrid with the current
+feedback, and the trending charts. A request reads `self._serving` once and uses that
+snapshot to the end, so a swap (after new feedback, a training run or a rollback) never
+changes a model under a request in flight: the next request gets the new snapshot.
+
+Feedback changes the hybrid's histories and popularity, so `feedback_changed` marks the
+snapshot stale; the next request refreshes it first (single-flight: concurrent requests
+wait for one refresh), but at most once per `min_refresh_seconds`, so a burst of
+reactions costs one recompose, not one per reaction. Everything CPU-bound (loading
+artifacts, composing, scoring, fitting charts) runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from bot.errors import UserFacingError
+from bot.picks import Pick, PickList
+from bot.settings import Settings
+from bot.training import COLLABORATIVE_KINDS
+from storage.database import Database
+from storage.repositories.catalog_version import catalog_version
+from storage.repositories.registry import active_model
+from storage.repositories.served import recently_served
+from storage.repositories.snapshots import catalog_rows, feedback_rows
+from storage.repositories.tracks import track_details
+
+if TYPE_CHECKING:
+    from recommender.base import Recommendation, Recommender
+    from recommender.content import ContentSimilarity
+    from recommender.data import Interactions, ItemCatalog
+    from recommender.hybrid import Hybrid
+    from recommender.trending import CatalogTrending, FeedbackTrending
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_COUNT = 25
+MODES = ("normal", "genre")
+SCOPES = ("server", "global")
+# Picks a member saw recently are not shown again by /recommend (while others remain).
+RECENT_PICKS = 50
+# A genre filter keeps what survives of this many candidates per wanted pick.
+GENRE_POOL = 40
+TRENDING_HALF_LIFE_DAYS = 7.0
+EMPTY_CATALOG = (
+    "My catalog is empty, so I have nothing to recommend yet. "
+    "An admin can import one with `earworm catalog import`."
+)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Everything one request needs; never mutated after it is built."""
+
+    fingerprint: str
+    catalog: ItemCatalog
+    content: ContentSimilarity
+    collaborative: dict[str, Recommender]
+    versions: dict[str, int]
+    skipped: dict[str, str]
+    weights: dict[str, Any] | None
+    weights_from: str
+    feedback: Interactions
+    servers: list[str]
+    hybrid: Hybrid
+    catalog_chart: CatalogTrending
+    feedback_chart: FeedbackTrending
+    built_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def hybrid_label(self) -> str:
+        parts = [f"{kind} v{version}" for kind, version in sorted(self.versions.items())]
+        return " + ".join(parts) if parts else "content + popularity"
+
+
+@dataclass(frozen=True)
+class _Registry:
+    """The registry's active collaborative models, loaded, and the blend weights."""
+
+    components: dict[str, Recommender]
+    versions: dict[str, int]
+    skipped: dict[str, str]
+    weights: dict[str, Any] | None
+    weights_from: str
+
+
+class Engine:
+    def __init__(
+        self, settings: Settings, database: Database, *, min_refresh_seconds: float = 2.0
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.min_refresh_seconds = min_refresh_seconds
+        self._serving: Serving | None = None
+        self._stale = False
+        self._lock = asyncio.Lock()
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load everything; with an empty catalog the engine waits for one (see reload)."""
+        await self.reload()
+
+    async def reload(self) -> None:
+        """Serve the registry's active models now (after training or a rollback), and the
+        catalog as it is (after an import)."""
+        async with self._lock:
+            self._serving = await self._build(registry=None)
+            self._stale = False
+
+    def feedback_changed(self, user_id: int | None = None) -> None:
+        """New or removed feedback: the next request refreshes histories and charts."""
+        self._stale = True
+
+    @property
+    def serving(self) -> Serving | None:
+        return self._serving
+
+    async def _current(self) -> Serving:
+        serving = self._serving
+        fresh_enough = (
+            serving is not None and time.monotonic() - serving.built_at < self.min_refresh_seconds
+        )
+        if serving is None or (self._stale and not fresh_enough):
+            async with self._lock:
+                serving = self._serving
+                if serving is None or self._stale:
+                    self._stale = False
+                    serving = await self._build(registry=self._registry_of(serving))
+                    self._serving = serving
+        if serving is None:
+            raise UserFacingError(EMPTY_CATALOG)
+        return serving
+
+    @staticmethod
+    def _registry_of(serving: Serving | None) -> _Registry | None:
+        if serving is None:
+            return None
+        return _Registry(
+            serving.collaborative,
+            serving.versions,
+            serving.skipped,
+            serving.weights,
+            serving.weights_from,
+        )
+
+    async def _build(self, registry: _Registry | None) -> Serving | None:
+        """A new snapshot: the catalog and content model are reused while the catalog is
+        unchanged; `registry` None reloads the active models from the registry."""
+        from bot.catalog import interactions, item_catalog
+        from bot.content_service import content_model
+
+        previous = self._serving
+        async with self.database.sessions() as session:
+            version = await catalog_version(session)
+            if version.tracks == 0:
+                return None
+            same_catalog = previous is not None and previous.fingerprint == version.fingerprint
+            rows = None if same_catalog else await catalog_rows(session)
+            feedback = await feedback_rows(session)
+            if registry is None:
+                registry = await self._load_registry(session)
+        if previous is not None and same_catalog:
+            catalog, content = previous.catalog, previous.content
+        else:
+            assert rows is not None
+            catalog = item_catalog(rows)
+            content = await asyncio.to_thread(
+                content_model, self.settings, version.fingerprint, catalog
+            )
+        servers = ["" if guild is None else str(guild) for guild in feedback.guilds]
+        return await asyncio.to_thread(
+            _assemble,
+            version.fingerprint,
+            catalog,
+            content,
+            registry,
+            interactions(feedback),
+            servers,
+        )
+
+    async def _load_registry(self, session: Any) -> _Registry:
+        from recommender.artifacts import ArtifactError
+
+        components: dict[str, Recommender] = {}
+        versions: dict[str, int] = {}
+        skipped: dict[str, str] = {}
+        for kind in COLLABORATIVE_KINDS:
+            record = await active_model(session, kind)
+            if record is None:
+                continue
+            try:
+                components[kind] = await asyncio.to_thread(
+                    _load_artifact, kind, record.artifact_path
+                )
+                versions[kind] = record.version
+            except (ArtifactError, ValueError, OSError, ImportError) as exc:
+                skipped[kind] = f"version {record.version} left out: {exc}"
+                log.warning("serving without %s: %s", kind, skipped[kind])
+        weights, weights_from = None, "defaults"
+        tuned = await active_model(session, "hybrid")
+        if tuned is not None and isinstance(tuned.metrics.get("weights"), dict):
+            weights, weights_from = tuned.metrics["weights"], f"hybrid v{tuned.version}"
+        return _Registry(components, versions, skipped, weights, weights_from)
+
+    # --- requests -----------------------------------------------------------------------
+
+    async def recommend(
+        self, user_id: int, guild_id: int | None, count: int, genre: str | None = None
+    ) -> PickList:
+        count = _checked_count(count)
+        serving = await self._current()
+        genre_name = _genre_name(serving, genre) if genre else None
+        async with self.database.sessions() as session:
+            served = await recently_served(session, user_id, RECENT_PICKS)
+        recent = [item.track_id for item in served]
+        member = str(user_id)
+
+        def pick() -> tuple[list[Recommendation], str]:
+            return _personal_picks(serving, member, count, genre_name, recent)
+
+        results, tier = await asyncio.to_thread(pick)
+        title = "Picks for you" + (f" in {genre_name}" if genre_name else "")
+        notice = None
+        if tier == "cold":
+            notice = "New here? These are popular picks. React 👍 or 👎 and I'll learn your taste."
+        if not results:
+            notice = "I have no more picks for you right now. Try another genre or /trending."
+        return await self._picks(results, title, "hybrid", serving.hybrid_label, notice)
+
+    async def similar(self, track_id: str, mode: str, count: int) -> PickList:
+        return await self._content(track_ids=[track_id], mode=mode, count=count)
+
+    async def mix(self, track_ids: Sequence[str], count: int) -> PickList:
+        return await self._content(track_ids=list(track_ids), mode="normal", count=count)
+
+    async def _content(self, track_ids: list[str], mode: str, count: int) -> PickList:
+        from recommender.content import MAX_MIX_SEEDS
+
+        count = _checked_count(count)
+        if mode not in MODES:
+            raise UserFacingError(f"Mode must be one of: {', '.join(MODES)}.")
+        seeds = list(dict.fromkeys(track_ids))
+        if not 1 <= len(seeds) <= MAX_MIX_SEEDS:
+            raise UserFacingError(f"A mix takes 1 to {MAX_MIX_SEEDS} different tracks.")
+        serving = await self._current()
+        model = serving.content.with_mode(mode)
+        names = []
+        for seed in seeds:
+            label = _label(serving.catalog, seed)
+            if not model.has_features(seed):
+                raise UserFacingError(
+                    f"I don't know what {label} sounds like (no audio features). Try another track."
+                )
+            if mode == "genre" and not model.genres_of(seed):
+                raise UserFacingError(f"{label} has no genre in my catalog. Try mode: normal.")
+            names.append(label)
+
+        def run() -> list[Recommendation]:
+            if len(seeds) == 1:
+                return model.similar_items(seeds[0], count)
+            return model.mix(seeds, count)
+
+        results = await asyncio.to_thread(run)
+        if len(seeds) == 1:
+            title = f"Sounds like {names[0]}" + (" (same genre)" if mode == "genre" else "")
+        else:
+            title = f"A mix of {len(seeds)} tracks"
+        return await self._picks(results, title, "content", serving.fingerprint[:8])
+
+    async def trending(
+        self, guild_id: int | None, scope: str, genre: str | None, count: int
+    ) -> PickList:
+        from recommender.trending import UnknownGenreError, trending_chart
+
+        count = _checked_count(count)
+        if scope not in SCOPES:
+            raise UserFacingError(f"Scope must be one of: {', '.join(SCOPES)}.")
+        serving = await self._current()
+        guild = str(guild_id) if scope == "server" and guild_id is not None else None
+
+        def chart() -> list[Any]:
+            return trending_chart(
+                count, serving.catalog_chart, serving.feedback_chart, guild=guild, genre=genre
+            )
+
+        try:
+            entries = await asyncio.to_thread(chart)
+        except UnknownGenreError as exc:
+            raise UserFacingError(_genre_hint(exc)) from None
+        where = "this server" if guild else "Earworm"
+        title = f"Trending on {where}" + (f" in {genre}" if genre else "")
+        results = [_as_recommendation(entry) for entry in entries]
+        return await self._picks(results, title, "trending", None)
+
+    async def _picks(
+        self,
+        results: Sequence[Recommendation],
+        title: str,
+        kind: str,
+        version: str | None,
+        notice: str | None = None,
+    ) -> PickList:
+        async with self.database.sessions() as session:
+            details = {d.id: d for d in await track_details(session, [r.item for r in results])}
+        picks = tuple(Pick(details[r.item], r.reason) for r in results if r.item in details)
+        return PickList(title, picks, kind, version, notice)
+
+
+# --- work done in worker threads ----------------------------------------------------------
+
+
+def _load_artifact(kind: str, path: str | None) -> Recommender:
+    from recommender.hybrid import component_class
+
+    if not path:
+        raise ValueError("it has no artifact")
+    return component_class(kind).load(Path(path))
+
+
+def _assemble(
+    fingerprint: str,
+    catalog: ItemCatalog,
+    content: ContentSimilarity,
+    registry: _Registry,
+    feedback: Interactions,
+    servers: list[str],
+) -> Serving:
+    from recommender.hybrid import Hybrid
+    from recommender.trending import CatalogTrending, FeedbackTrending
+
+    components: dict[str, Any] = dict(registry.components)
+    components["content"] = content.with_mode("genre").with_users(feedback)
+    weights, weights_from = registry.weights, registry.weights_from
+    try:
+        hybrid = Hybrid.compose(components, feedback, catalog, weights=weights)
+    except ValueError as exc:  # tuned for other components than those serving now
+        log.warning("blend weights of %s do not fit the serving models: %s", weights_from, exc)
+        hybrid = Hybrid.compose(components, feedback, catalog)
+        weights, weights_from = None, "defaults"
+    catalog_chart = CatalogTrending().fit(feedback, catalog)
+    feedback_chart = FeedbackTrending(half_life_days=TRENDING_HALF_LIFE_DAYS).fit(
+        feedback, catalog, groups=servers, now=time.time()
+    )
+    return Serving(
+        fingerprint=fingerprint,
+        catalog=catalog,
+        content=content,
+        collaborative=dict(registry.components),
+        versions=dict(registry.versions),
+        skipped=dict(registry.skipped),
+        weights=weights,
+        weights_from=weights_from,
+        feedback=feedback,
+        servers=servers,
+        hybrid=hybrid,
+        catalog_chart=catalog_chart,
+        feedback_chart=feedback_chart,
+    )
+
+
+def _personal_picks(
+    serving: Serving, member: str, count: int, genre: str | None, recent: Sequence[str]
+) -> tuple[list[Recommendation], str]:
+    """The hybrid's top picks, without what the member saw lately (unless nothing else is
+    left) and, with a genre, only tracks of that genre."""
+    hybrid = serving.hybrid
+    wanted = count * GENRE_POOL if genre else count
+    wanted = min(wanted, len(hybrid.item_vocab))
+    results = _safe(lambda: hybrid.recommend(member, wanted, exclude=recent)) or _safe(
+        lambda: hybrid.recommend(member, wanted)
+    )
+    if genre:
+        in_genre = [r for r in results if genre in _genres(serving.catalog, r.item)]
+        results = in_genre
+    return results[:count], hybrid.tier_of(member)
+
+
+def _safe(call: Callable[[], list[T]]) -> list[T]:
+    try:
+        return call()
+    except ValueError:  # k larger than what is left
+        return []
+
+
+def _genres(catalog: ItemCatalog, item: str) -> tuple[str, ...]:
+    index = catalog.vocab.index(item)
+    return tuple(catalog.genres[index]) if index >= 0 else ()
+
+
+def _label(catalog: ItemCatalog, item: str) -> str:
+    index = catalog.vocab.index(item)
+    if index < 0:
+        return "that track"
+    return f"{catalog.names[index]} by {', '.join(catalog.artists[index])}"
+
+
+def _genre_name(serving: Serving, genre: str) -> str:
+    from recommender.trending import UnknownGenreError
+
+    try:
+        return serving.catalog_chart.genre_name(genre)
+    except UnknownGenreError as exc:
+        raise UserFacingError(_genre_hint(exc)) from None
+
+
+def _genre_hint(exc: Any) -> str:
+    suggestions = ", ".join(exc.suggestions[:5])
+    if not suggestions:
+        return "My catalog has no genres to filter by. Leave the genre out."
+    lead = "Did you mean" if exc.close else "Try one of"
+    return f"I don't know the genre “{_plain(exc.genre)}”. {lead}: {suggestions}?"
+
+
+def _plain(text: str, limit: int = 50) -> str:
+    """User text echoed back without markdown or mentions (it could be anything)."""
+    return "".join(c for c in text[:limit] if c.isalnum() or c in " -'&/")
+
+
+def _as_recommendation(entry: Any) -> Recommendation:
+    from recommender.base import Recommendation
+
+    return Recommendation(entry.item, entry.score, entry.reason)
+
+
+def _checked_count(count: int) -> int:
+    if isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
+        raise UserFacingError(f"Count must be between 1 and {MAX_COUNT}.")
+    return count
