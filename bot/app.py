@@ -13,6 +13,7 @@ from bot import exts
 from bot.engine import Engine
 from bot.errors import UserFacingError
 from bot.settings import Settings
+from bot.spotify import SpotifyEnricher
 from storage.database import Database, open_database
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class EarwormBot(commands.Bot):
         self.settings = settings
         self._database: Database | None = None
         self._engine: Engine | None = None
+        # Optional album art and canonical names; disabled without Spotify credentials.
+        self.spotify: SpotifyEnricher | None = None
 
     @property
     def database(self) -> Database:
@@ -75,6 +78,7 @@ class EarwormBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self._database = await open_database(self.settings.resolved_database_url)
+        self.spotify = SpotifyEnricher.from_settings(self.settings, self._database.sessions)
         self._engine = Engine(self.settings, self._database)
         await self._engine.start()
         self.tree.on_error = self.on_app_command_error
@@ -107,6 +111,8 @@ class EarwormBot(commands.Bot):
 
     async def close(self) -> None:
         await super().close()
+        if self.spotify is not None:
+            self.spotify.close()
         if self._database is not None:
             await self._database.close()
 

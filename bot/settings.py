@@ -34,6 +34,15 @@ class Settings(BaseSettings):
     spotify_client_secret: SecretStr | None = Field(
         default=None, validation_alias="SPOTIFY_CLIENT_SECRET"
     )
+    # Where Spotify's Web API and token endpoint live; tests point them at a local fake.
+    spotify_api_url: str = Field(
+        default="https://api.spotify.com/v1/", validation_alias="SPOTIFY_API_URL"
+    )
+    spotify_auth_url: str = Field(
+        default="https://accounts.spotify.com/api/token", validation_alias="SPOTIFY_AUTH_URL"
+    )
+    # Seconds a card waits for Spotify before it shows without album art.
+    spotify_timeout: float = Field(default=3.0, gt=0, le=30, validation_alias="SPOTIFY_TIMEOUT")
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,1 @@
+"""Local stand-ins for the outside services Earworm talks to, so tests never leave the machine."""
