@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pkgutil
+import time
 
 import discord
 from discord import app_commands
@@ -12,6 +13,7 @@ from discord.ext import commands
 from bot import exts
 from bot.engine import Engine
 from bot.errors import UserFacingError
+from bot.metrics import Timings
 from bot.settings import Settings
 from bot.spotify import SpotifyEnricher
 from storage.database import Database, open_database
@@ -51,13 +53,34 @@ discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
 
 
+class EarwormTree(app_commands.CommandTree["EarwormBot"]):
+    """Times every interaction it handles (commands and autocomplete) into bot.timings."""
+
+    async def _call(self, interaction: discord.Interaction[EarwormBot]) -> None:
+        started = time.perf_counter()
+        try:
+            await super()._call(interaction)
+        finally:
+            kind = (
+                "autocomplete"
+                if interaction.type is discord.InteractionType.autocomplete
+                else "command"
+            )
+            name = interaction.command.qualified_name if interaction.command else "?"
+            self.client.timings.record(f"{kind} {name}", time.perf_counter() - started)
+
+
 class EarwormBot(commands.Bot):
     """Holds the long-lived services; cogs read them as typed attributes."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
-            command_prefix=commands.when_mentioned, intents=intents(), help_command=None
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            help_command=None,
+            tree_cls=EarwormTree,
         )
+        self.timings = Timings()
         self.settings = settings
         self._database: Database | None = None
         self._engine: Engine | None = None
