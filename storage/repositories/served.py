@@ -1,5 +1,8 @@
 """What the bot showed on which message, so a later reaction maps back to a track.
 
+A card holds several picks (positions 0..n-1) but shows one at a time: `shown_at` marks the
+picks the card has shown, and a reaction counts for the latest of them (`shown_pick`).
+
 Recording the same (message_id, position) again replaces the stored row: the bot may edit
 a message to show other tracks (a reroll, a next page), and a reaction must then map to
 what the message shows now. A retried write of the same items is therefore harmless too.
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import RecommendationServed, Track, utcnow
@@ -34,9 +37,10 @@ MAX_REASON = 512
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServedItem:
-    """One track shown at `position` (0 first) on a message.
+    """One track served at `position` (0 first) on a message.
 
-    `created_at` None on input means now; stored items always carry it.
+    `shown_at` is when the message first showed it (None: not shown yet, a later pick of a
+    card). `created_at` None on input means now; stored items always carry it.
     """
 
     message_id: int
@@ -48,6 +52,7 @@ class ServedItem:
     model_kind: str
     model_version: str | None = None
     reason: str | None = None
+    shown_at: datetime | None = None
     created_at: datetime | None = None
 
 
@@ -67,6 +72,7 @@ def _validate(item: ServedItem) -> None:
     if item.model_version is not None and len(item.model_version) > MAX_MODEL_VERSION:
         raise ValueError(f"model version must be at most {MAX_MODEL_VERSION} characters")
     check_aware(item.created_at, "served created_at")
+    check_aware(item.shown_at, "served shown_at")
 
 
 def _short(reason: str | None) -> str | None:
@@ -111,6 +117,7 @@ async def record_served(session: AsyncSession, items: Sequence[ServedItem]) -> N
             "model_kind": item.model_kind,
             "model_version": item.model_version,
             "reason": _short(item.reason),
+            "shown_at": item.shown_at,
             "created_at": item.created_at or now,
         }
         for item in items
@@ -137,6 +144,7 @@ def _select_items() -> Select[Any]:
         RecommendationServed.model_kind,
         RecommendationServed.model_version,
         RecommendationServed.reason,
+        RecommendationServed.shown_at,
         RecommendationServed.created_at,
     )
 
@@ -187,3 +195,41 @@ async def recently_served(session: AsyncSession, user_id: int, limit: int = 50) 
         .limit(limit)
     )
     return [_item(row) for row in result]
+
+
+async def mark_shown(
+    session: AsyncSession, message_id: int, position: int, at: datetime | None = None
+) -> bool:
+    """Record that the message now shows the pick at `position`; whether that pick exists.
+
+    The first time counts: marking a pick again keeps its original `shown_at`.
+    """
+    check_snowflake(message_id, "message id")
+    check_aware(at, "shown_at")
+    result = await session.execute(
+        update(RecommendationServed)
+        .where(
+            RecommendationServed.message_id == message_id,
+            RecommendationServed.position == position,
+        )
+        .values(shown_at=func.coalesce(RecommendationServed.shown_at, at or utcnow()))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount > 0
+
+
+async def shown_pick(session: AsyncSession, message_id: int) -> ServedItem | None:
+    """The pick the message shows now (its highest shown position), or None when the
+    message is no card or has shown nothing."""
+    check_snowflake(message_id, "message id")
+    result = await session.execute(
+        _select_items()
+        .where(
+            RecommendationServed.message_id == message_id,
+            RecommendationServed.shown_at.is_not(None),
+        )
+        .order_by(RecommendationServed.position.desc())
+        .limit(1)
+    )
+    row = result.first()
+    return _item(row) if row is not None else None

@@ -15,10 +15,12 @@ from storage.models import Guild, RecommendationServed, User
 from storage.repositories.feedback import UnknownTrackError
 from storage.repositories.served import (
     ServedItem,
+    mark_shown,
     recently_served,
     record_served,
     served_for_message,
     served_track,
+    shown_pick,
 )
 
 USER = 111_111_111_111_111_111
@@ -178,3 +180,74 @@ async def test_database_rejects_a_duplicate_position_inserted_directly(
         )
     with pytest.raises(IntegrityError, match="UNIQUE"):
         await session.flush()
+
+
+# --- which pick a card shows ------------------------------------------------------------
+
+
+async def test_a_new_card_shows_its_first_pick(session: AsyncSession, tracks: list[str]):
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    await record_served(
+        session,
+        [
+            item(track, position, shown_at=now if position == 0 else None)
+            for position, track in enumerate(tracks)
+        ],
+    )
+    shown = await shown_pick(session, MESSAGE)
+    assert shown is not None
+    assert (shown.position, shown.track_id, shown.shown_at) == (0, tracks[0], now)
+    later = await served_track(session, MESSAGE, 2)
+    assert later is not None
+    assert later.shown_at is None
+
+
+async def test_marking_a_pick_shown_moves_the_card_on(session: AsyncSession, tracks: list[str]):
+    await record_served(
+        session,
+        [
+            item(
+                track,
+                position,
+                shown_at=datetime(2024, 5, 1, tzinfo=UTC) if position == 0 else None,
+            )
+            for position, track in enumerate(tracks)
+        ],
+    )
+    assert await mark_shown(session, MESSAGE, 1)
+    shown = await shown_pick(session, MESSAGE)
+    assert shown is not None
+    assert (shown.position, shown.track_id) == (1, tracks[1])
+    assert shown.shown_at is not None
+
+
+async def test_marking_again_keeps_the_first_time(session: AsyncSession, tracks: list[str]):
+    await record_served(session, [item(tracks[0])])
+    first = datetime(2024, 5, 1, tzinfo=UTC)
+    assert await mark_shown(session, MESSAGE, 0, at=first)
+    assert await mark_shown(session, MESSAGE, 0, at=first + timedelta(hours=1))
+    shown = await shown_pick(session, MESSAGE)
+    assert shown is not None
+    assert shown.shown_at == first
+
+
+async def test_marking_a_missing_pick_says_so(session: AsyncSession, tracks: list[str]):
+    await record_served(session, [item(tracks[0])])
+    assert not await mark_shown(session, MESSAGE, 5)
+    assert not await mark_shown(session, MESSAGE + 1, 0)
+
+
+async def test_no_shown_pick_for_unknown_or_unshown_messages(
+    session: AsyncSession, tracks: list[str]
+):
+    await record_served(session, [item(tracks[0])])
+    assert await shown_pick(session, MESSAGE) is None
+    assert await shown_pick(session, MESSAGE + 1) is None
+
+
+async def test_naive_shown_at_is_rejected(session: AsyncSession, tracks: list[str]):
+    with pytest.raises(ValueError, match="naive"):
+        await record_served(session, [item(tracks[0], shown_at=datetime(2024, 1, 1))])
+    await record_served(session, [item(tracks[0])])
+    with pytest.raises(ValueError, match="naive"):
+        await mark_shown(session, MESSAGE, 0, at=datetime(2024, 1, 1))

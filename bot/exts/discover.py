@@ -1,0 +1,191 @@
+"""The commands that show recommendation cards: /recommend, /similar, /mix, /trending.
+
+Options are checked before deferring (a wrong genre or track is answered privately);
+then the engine is asked (off the event loop, inside) and the answer is a card.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cards import album_art, database_of, escape, send_card
+from bot.errors import UserFacingError
+from bot.picks import PickList
+from bot.tracks import MAX_CHOICE_TEXT, MAX_CHOICES, resolve_track, track_autocomplete
+from storage.repositories.genres import GenreCount, find_genre, genres_by_size
+
+if TYPE_CHECKING:
+    from bot.app import EarwormBot
+
+DEFAULT_COUNT = 5
+# Genres change only with a catalog import; re-read them now and then, not per keystroke.
+GENRE_CACHE_SECONDS = 300.0
+
+Count = app_commands.Range[int, 1, 10]
+
+
+class GenreChoices:
+    """The catalog's genres in memory, for instant autocomplete."""
+
+    def __init__(self, max_age: float = GENRE_CACHE_SECONDS) -> None:
+        self.max_age = max_age
+        self._genres: list[GenreCount] = []
+        self._loaded_at = float("-inf")
+
+    async def genres(self, client: discord.Client) -> list[GenreCount]:
+        if time.monotonic() - self._loaded_at > self.max_age:
+            async with database_of(client).sessions() as session:
+                self._genres = await genres_by_size(session)
+            self._loaded_at = time.monotonic()
+        return self._genres
+
+    async def choices(self, client: discord.Client, typed: str) -> list[app_commands.Choice[str]]:
+        """Genres starting with what was typed, then those containing it; the biggest
+        genres first (all of them, by size, before anything is typed)."""
+        text = typed.strip().lower()
+        genres = await self.genres(client)
+        starting = [genre for genre in genres if genre.name.lower().startswith(text)]
+        containing = [
+            genre
+            for genre in genres
+            if text in genre.name.lower() and not genre.name.lower().startswith(text)
+        ]
+        return [
+            app_commands.Choice(name=genre.name[:MAX_CHOICE_TEXT], value=genre.name)
+            for genre in (starting + containing)[:MAX_CHOICES]
+        ]
+
+
+class Discover(commands.Cog):
+    def __init__(self, bot: EarwormBot) -> None:
+        self.bot = bot
+        self.genre_choices = GenreChoices()
+
+    async def genre_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.genre_choices.choices(interaction.client, current)
+
+    async def _genre(self, typed: str | None) -> str | None:
+        """The catalog's spelling of the genre option, or UserFacingError."""
+        if typed is None or not typed.strip():
+            return None
+        async with database_of(self.bot).sessions() as session:
+            genre = await find_genre(session, typed)
+        if genre is None:
+            shown = escape(typed.strip()[:50])
+            raise UserFacingError(
+                f"I don't know the genre “{shown}”. Start typing and pick one from the list."
+            )
+        return genre
+
+    async def _show(self, interaction: discord.Interaction, picks: PickList) -> None:
+        art = await album_art(self.bot, picks.picks[0].track.id) if picks.picks else None
+        await send_card(interaction, picks, art)
+
+    @app_commands.command(name="recommend", description="Songs picked for you")
+    @app_commands.describe(count="How many picks (1-10)", genre="Only songs of this genre")
+    async def recommend(
+        self,
+        interaction: discord.Interaction,
+        count: Count = DEFAULT_COUNT,
+        genre: str | None = None,
+    ) -> None:
+        chosen = await self._genre(genre)
+        await interaction.response.defer(thinking=True)
+        picks = await self.bot.engine.recommend(
+            interaction.user.id, interaction.guild_id, count, chosen
+        )
+        await self._show(interaction, picks)
+
+    @app_commands.command(name="similar", description="Songs that sound like a song")
+    @app_commands.describe(
+        track="The song: start typing its name or artist",
+        mode="normal: anything that sounds alike; genre: only the song's genres",
+        count="How many picks (1-10)",
+    )
+    @app_commands.autocomplete(track=track_autocomplete)
+    async def similar(
+        self,
+        interaction: discord.Interaction,
+        track: str,
+        mode: Literal["normal", "genre"] = "normal",
+        count: Count = DEFAULT_COUNT,
+    ) -> None:
+        seed = await resolve_track(interaction, track)
+        await interaction.response.defer(thinking=True)
+        picks = await self.bot.engine.similar(seed.id, mode, count)
+        await self._show(interaction, picks)
+
+    @app_commands.command(name="mix", description="A blend of up to five songs")
+    @app_commands.describe(
+        track1="A song: start typing its name or artist",
+        track2="Another song (optional)",
+        track3="Another song (optional)",
+        track4="Another song (optional)",
+        track5="Another song (optional)",
+        count="How many picks (1-10)",
+    )
+    @app_commands.autocomplete(
+        track1=track_autocomplete,
+        track2=track_autocomplete,
+        track3=track_autocomplete,
+        track4=track_autocomplete,
+        track5=track_autocomplete,
+    )
+    async def mix(
+        self,
+        interaction: discord.Interaction,
+        track1: str,
+        track2: str | None = None,
+        track3: str | None = None,
+        track4: str | None = None,
+        track5: str | None = None,
+        count: Count = DEFAULT_COUNT,
+    ) -> None:
+        typed = [value for value in (track1, track2, track3, track4, track5) if value]
+        seeds = [(await resolve_track(interaction, value)).id for value in typed]
+        await interaction.response.defer(thinking=True)
+        picks = await self.bot.engine.mix(list(dict.fromkeys(seeds)), count)
+        await self._show(interaction, picks)
+
+    @app_commands.command(name="trending", description="What's popular here or everywhere")
+    @app_commands.describe(
+        scope="server: this server's recent likes; global: everyone's",
+        genre="Only songs of this genre",
+        count="How many picks (1-10)",
+    )
+    async def trending(
+        self,
+        interaction: discord.Interaction,
+        scope: Literal["server", "global"] | None = None,
+        genre: str | None = None,
+        count: Count = DEFAULT_COUNT,
+    ) -> None:
+        chosen = await self._genre(genre)
+        # A DM has no server: there the chart is everyone's.
+        where = scope or ("server" if interaction.guild_id is not None else "global")
+        await interaction.response.defer(thinking=True)
+        picks = await self.bot.engine.trending(interaction.guild_id, where, chosen, count)
+        await self._show(interaction, picks)
+
+    @recommend.autocomplete("genre")
+    async def _recommend_genre(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.genre_autocomplete(interaction, current)
+
+    @trending.autocomplete("genre")
+    async def _trending_genre(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.genre_autocomplete(interaction, current)
+
+
+async def setup(bot: EarwormBot) -> None:
+    await bot.add_cog(Discover(bot))

@@ -1,0 +1,269 @@
+"""Feedback: reactions and buttons on cards, /like, /dislike, /rate and /history.
+
+Reactions arrive as raw gateway events, so they count without the message cache and after
+restarts; a card's picks come from the CardIndex (memory first, then the database), which
+keeps the work per reaction to the one feedback write.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cards import (
+    CardButton,
+    card_index,
+    database_of,
+    drop_card_feedback,
+    escape,
+    reaction_kind,
+    save_feedback,
+)
+from bot.tracks import resolve_track, track_autocomplete
+from storage.dto import TrackSummary
+from storage.models import FeedbackKind, FeedbackSource
+from storage.repositories.feedback import (
+    FeedbackEvent,
+    FeedbackRecord,
+    count_user_feedback,
+    user_feedback,
+)
+from storage.repositories.tracks import get_tracks
+
+if TYPE_CHECKING:
+    from bot.app import EarwormBot
+
+HISTORY_PAGE = 10
+HISTORY_TIMEOUT = 600.0
+NO_HISTORY = (
+    "You haven't told me what you think of any song yet. "
+    "React 👍 on a card from `/recommend`, or use `/like`."
+)
+_HISTORY_ICONS = {
+    FeedbackKind.LIKE: ("👍", "liked"),
+    FeedbackKind.LOVE: ("❤️", "loved"),
+    FeedbackKind.DISLIKE: ("👎", "disliked"),
+    FeedbackKind.SKIP: ("⏭️", "skipped"),
+}
+_SOURCES = {
+    FeedbackSource.REACTION: "reaction",
+    FeedbackSource.BUTTON: "button",
+    FeedbackSource.COMMAND: "command",
+    FeedbackSource.IMPORT: "import",
+}
+
+
+def star_bar(count: int) -> str:
+    return "★" * count + "☆" * (5 - count)
+
+
+def track_label(track: TrackSummary) -> str:
+    return f"**{escape(track.name)}** — {escape(', '.join(track.artists))}"
+
+
+def history_line(record: FeedbackRecord, tracks: dict[str, TrackSummary]) -> str:
+    track = tracks.get(record.track_id)
+    label = track_label(track) if track else "a song no longer in the catalog"
+    if record.kind is FeedbackKind.RATING:
+        icon, verb = "⭐", f"rated {record.value}/5"
+    else:
+        icon, verb = _HISTORY_ICONS[record.kind]
+    when = discord.utils.format_dt(record.created_at, "R")
+    return f"{icon} {verb} {label} · {_SOURCES[record.source]} · {when}"
+
+
+async def history_page(
+    client: discord.Client, user_id: int, page: int
+) -> tuple[discord.Embed, int] | None:
+    """Page `page` (0 first) of the member's feedback and the number of pages; None when
+    they have given none."""
+    async with database_of(client).sessions() as session:
+        total = await count_user_feedback(session, user_id)
+        if total == 0:
+            return None
+        pages = math.ceil(total / HISTORY_PAGE)
+        page = min(max(page, 0), pages - 1)
+        records = await user_feedback(
+            session, user_id, limit=HISTORY_PAGE, offset=page * HISTORY_PAGE
+        )
+        found = await get_tracks(session, [record.track_id for record in records])
+    tracks = {track.id: track for track in found}
+    embed = discord.Embed(
+        title="Your feedback",
+        description="\n".join(history_line(record, tracks) for record in records),
+        colour=discord.Colour.blurple(),
+    )
+    embed.set_footer(text=f"Page {page + 1} of {pages} · {total} in all")
+    return embed, pages
+
+
+class HistoryPages(discord.ui.View):
+    """Previous/next through /history; only the member who asked can turn the pages."""
+
+    def __init__(self, owner_id: int, page: int, pages: int) -> None:
+        super().__init__(timeout=HISTORY_TIMEOUT)
+        self.owner_id = owner_id
+        self.page = page
+        self.pages = pages
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.previous.disabled = self.page <= 0
+        self.next.disabled = self.page >= self.pages - 1
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message(
+            "These pages are someone else's. Run `/history` to see yours.", ephemeral=True
+        )
+        return False
+
+    async def _turn(self, interaction: discord.Interaction, page: int) -> None:
+        shown = await history_page(interaction.client, self.owner_id, page)
+        if shown is None:  # everything was deleted meanwhile (/forget-me)
+            await interaction.response.edit_message(content=NO_HISTORY, embed=None, view=None)
+            return
+        embed, self.pages = shown
+        self.page = min(max(page, 0), self.pages - 1)
+        self._refresh()
+        await interaction.response.edit_message(embed=embed, view=self)
+
+    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary)
+    async def previous(
+        self, interaction: discord.Interaction, _button: discord.ui.Button[HistoryPages]
+    ) -> None:
+        await self._turn(interaction, self.page - 1)
+
+    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary)
+    async def next(
+        self, interaction: discord.Interaction, _button: discord.ui.Button[HistoryPages]
+    ) -> None:
+        await self._turn(interaction, self.page + 1)
+
+
+class Feedback(commands.Cog):
+    def __init__(self, bot: EarwormBot) -> None:
+        self.bot = bot
+
+    # ---------------------------------------------------------------- reactions
+
+    def _is_ours(self, user_id: int) -> bool:
+        return self.bot.user is not None and user_id == self.bot.user.id
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        kind = reaction_kind(payload.emoji.name) if payload.emoji.is_unicode_emoji() else None
+        if kind is None or self._is_ours(payload.user_id):
+            return
+        if payload.member is not None and payload.member.bot:
+            return
+        card = await card_index(self.bot).get(self.bot, payload.message_id)
+        if card is None:
+            return
+        await save_feedback(
+            self.bot,
+            FeedbackEvent(
+                user_id=payload.user_id,
+                guild_id=payload.guild_id,
+                track_id=card.current.track_id,
+                kind=kind,
+                source=FeedbackSource.REACTION,
+                message_id=payload.message_id,
+            ),
+        )
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        kind = reaction_kind(payload.emoji.name) if payload.emoji.is_unicode_emoji() else None
+        if kind is None or self._is_ours(payload.user_id):
+            return
+        card = await card_index(self.bot).get(self.bot, payload.message_id)
+        if card is None:
+            return
+        await drop_card_feedback(self.bot, payload.user_id, card, kind, FeedbackSource.REACTION)
+
+    # ------------------------------------------------------------------ commands
+
+    async def _opinion(
+        self,
+        interaction: discord.Interaction,
+        track_value: str,
+        kind: FeedbackKind,
+        value: int | None = None,
+    ) -> tuple[TrackSummary, bool]:
+        track = await resolve_track(interaction, track_value)
+        changed = await save_feedback(
+            self.bot,
+            FeedbackEvent(
+                user_id=interaction.user.id,
+                guild_id=interaction.guild_id,
+                track_id=track.id,
+                kind=kind,
+                source=FeedbackSource.COMMAND,
+                value=value,
+            ),
+        )
+        return track, changed
+
+    @app_commands.command(name="like", description="Tell Earworm you like a song")
+    @app_commands.describe(track="The song: start typing its name or artist")
+    @app_commands.autocomplete(track=track_autocomplete)
+    async def like(self, interaction: discord.Interaction, track: str) -> None:
+        song, changed = await self._opinion(interaction, track, FeedbackKind.LIKE)
+        text = (
+            f"Saved: you like {track_label(song)}. `/recommend` learns from it."
+            if changed
+            else f"You already told me you like {track_label(song)}."
+        )
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(name="dislike", description="Tell Earworm a song is not for you")
+    @app_commands.describe(track="The song: start typing its name or artist")
+    @app_commands.autocomplete(track=track_autocomplete)
+    async def dislike(self, interaction: discord.Interaction, track: str) -> None:
+        song, changed = await self._opinion(interaction, track, FeedbackKind.DISLIKE)
+        text = (
+            f"Saved: {track_label(song)} is not for you. `/recommend` will show less like it."
+            if changed
+            else f"You already told me {track_label(song)} is not for you."
+        )
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(name="rate", description="Rate a song from 1 to 5 stars")
+    @app_commands.describe(track="The song: start typing its name or artist", stars="1 to 5")
+    @app_commands.autocomplete(track=track_autocomplete)
+    async def rate(
+        self,
+        interaction: discord.Interaction,
+        track: str,
+        stars: app_commands.Range[int, 1, 5],
+    ) -> None:
+        song, changed = await self._opinion(interaction, track, FeedbackKind.RATING, stars)
+        shown = f"{star_bar(stars)} ({stars}/5)"
+        text = (
+            f"Saved: you rate {track_label(song)} {shown}. `/recommend` learns from it."
+            if changed
+            else f"You already rated {track_label(song)} {shown}."
+        )
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(name="history", description="What you've told Earworm, newest first")
+    async def history(self, interaction: discord.Interaction) -> None:
+        shown = await history_page(self.bot, interaction.user.id, 0)
+        if shown is None:
+            await interaction.response.send_message(NO_HISTORY, ephemeral=True)
+            return
+        embed, pages = shown
+        view = HistoryPages(interaction.user.id, 0, pages) if pages > 1 else discord.utils.MISSING
+        await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
+
+
+async def setup(bot: EarwormBot) -> None:
+    # Card buttons match on their custom id alone, on any message, also after a restart.
+    bot.add_dynamic_items(CardButton)
+    await bot.add_cog(Feedback(bot))
