@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import pkgutil
 import time
@@ -17,6 +19,7 @@ from bot.metrics import Timings
 from bot.settings import Settings
 from bot.spotify import SpotifyEnricher
 from storage.database import Database, open_database
+from storage.repositories.bot_settings import get_setting, set_setting
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,7 @@ PERMISSIONS = discord.Permissions(
     attach_files=True,
 )
 SCOPES = ("bot", "applications.commands")
+COMMANDS_DIGEST = "commands_digest"  # bot_settings key: what was last synced
 
 
 def intents() -> discord.Intents:
@@ -81,6 +85,8 @@ class EarwormBot(commands.Bot):
             tree_cls=EarwormTree,
         )
         self.timings = Timings()
+        # Set here, before anything (SimCord included) wraps the tree's error hook.
+        self.tree.on_error = self.on_app_command_error
         self.settings = settings
         self._database: Database | None = None
         self._engine: Engine | None = None
@@ -104,9 +110,32 @@ class EarwormBot(commands.Bot):
         self.spotify = SpotifyEnricher.from_settings(self.settings, self._database.sessions)
         self._engine = Engine(self.settings, self._database)
         await self._engine.start()
-        self.tree.on_error = self.on_app_command_error
         for name in extension_names():
             await self.load_extension(name)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Register the slash commands with Discord (to EARWORM_DEV_GUILD for instant
+        updates while developing, else globally), only when they changed since the last
+        sync: Discord rate-limits syncing, and most restarts change nothing."""
+        guild = (
+            discord.Object(self.settings.dev_guild) if self.settings.dev_guild is not None else None
+        )
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        digest = hashlib.sha256(
+            json.dumps([self.settings.dev_guild, payload], sort_keys=True).encode()
+        ).hexdigest()
+        async with self.database.sessions() as session:
+            if await get_setting(session, COMMANDS_DIGEST) == digest:
+                return
+            await self.tree.sync(guild=guild)
+            await set_setting(session, COMMANDS_DIGEST, digest)
+            await session.commit()
+        log.info(
+            "synced %d slash commands %s", len(payload), f"to {guild.id}" if guild else "globally"
+        )
 
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

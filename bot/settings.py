@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", validation_alias="EARWORM_LOG_LEVEL")
     discord_token: SecretStr | None = Field(default=None, validation_alias="DISCORD_TOKEN")
+    # A server to sync slash commands to instantly while developing (global sync can take
+    # up to an hour to reach every server).
+    dev_guild: int | None = Field(default=None, gt=0, validation_alias="EARWORM_DEV_GUILD")
     spotify_client_id: str | None = Field(default=None, validation_alias="SPOTIFY_CLIENT_ID")
     spotify_client_secret: SecretStr | None = Field(
         default=None, validation_alias="SPOTIFY_CLIENT_SECRET"
