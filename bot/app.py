@@ -18,6 +18,7 @@ from bot.errors import UserFacingError
 from bot.metrics import Timings
 from bot.settings import Settings
 from bot.spotify import SpotifyEnricher
+from bot.writer import FeedbackWriter
 from storage.database import Database, open_database
 from storage.repositories.bot_settings import get_setting, set_setting
 
@@ -90,6 +91,7 @@ class EarwormBot(commands.Bot):
         self.settings = settings
         self._database: Database | None = None
         self._engine: Engine | None = None
+        self._writer: FeedbackWriter | None = None
         # Optional album art and canonical names; disabled without Spotify credentials.
         self.spotify: SpotifyEnricher | None = None
 
@@ -105,8 +107,15 @@ class EarwormBot(commands.Bot):
             raise RuntimeError("the engine starts in setup_hook; use it after start-up")
         return self._engine
 
+    @property
+    def writer(self) -> FeedbackWriter:
+        if self._writer is None:
+            raise RuntimeError("the writer starts in setup_hook; use it after start-up")
+        return self._writer
+
     async def setup_hook(self) -> None:
         self._database = await open_database(self.settings.resolved_database_url)
+        self._writer = FeedbackWriter(self._database)
         self.spotify = SpotifyEnricher.from_settings(self.settings, self._database.sessions)
         self._engine = Engine(self.settings, self._database)
         await self._engine.start()
@@ -163,6 +172,8 @@ class EarwormBot(commands.Bot):
 
     async def close(self) -> None:
         await super().close()
+        if self._writer is not None:
+            await self._writer.close()  # what members said before the shutdown is kept
         if self.spotify is not None:
             self.spotify.close()
         if self._database is not None:

@@ -15,8 +15,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import discord
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.picks import Pick, PickList
+from bot.writer import FeedbackWriter
 from storage.database import Database
 from storage.dto import TrackDetails
 from storage.models import FeedbackKind, FeedbackSource, utcnow
@@ -151,6 +153,11 @@ def database_of(client: discord.Client) -> Database:
     return client.database  # type: ignore[attr-defined, no-any-return]
 
 
+def writer_of(client: discord.Client) -> FeedbackWriter:
+    """The bot's single writer (bot/writer.py): every feedback and card write goes there."""
+    return client.writer  # type: ignore[attr-defined, no-any-return]
+
+
 @dataclass(frozen=True, slots=True)
 class Card:
     """A card message: its picks by position and which one it shows now."""
@@ -246,8 +253,7 @@ def feedback_changed(client: discord.Client, user_id: int) -> None:
 
 async def save_feedback(client: discord.Client, event: FeedbackEvent) -> bool:
     """Store one opinion; whether it was new (a repeated event is a no-op)."""
-    async with database_of(client).sessions() as session, session.begin():
-        changed = await record_feedback(session, event)
+    changed = await writer_of(client).run(lambda session: record_feedback(session, event))
     if changed:
         feedback_changed(client, event.user_id)
     return changed
@@ -263,13 +269,15 @@ async def drop_card_feedback(
     """Undo the member's `kind` on the card: a removed reaction. The reaction was most
     likely given on the pick shown now; if not, it was on an earlier one."""
     positions = [card.shown, *(p for p in range(len(card.picks)) if p != card.shown)]
-    removed = False
-    async with database_of(client).sessions() as session, session.begin():
+
+    async def remove_first(session: AsyncSession) -> bool:
         for position in positions:
             track_id = card.picks[position].track_id
             if await remove_feedback(session, user_id, card.message_id, track_id, kind, source):
-                removed = True
-                break
+                return True
+        return False
+
+    removed = await writer_of(client).run(remove_first)
     if removed:
         feedback_changed(client, user_id)
     return removed
@@ -415,8 +423,7 @@ async def show_next(interaction: discord.Interaction, card: Card) -> None:
     )
     await interaction.edit_original_response(embed=embed, view=card_view())
     # Only once members can see it does the new pick take reactions.
-    async with database_of(client).sessions() as session, session.begin():
-        await mark_shown(session, card.message_id, following)
+    await writer_of(client).run(lambda session: mark_shown(session, card.message_id, following))
     card_index(client).put(card.showing(following))
 
 
@@ -472,8 +479,7 @@ async def send_card(
         )
         for position, pick in enumerate(picks.picks)
     )
-    async with database_of(interaction.client).sessions() as session, session.begin():
-        await record_served(session, items)
+    await writer_of(interaction.client).run(lambda session: record_served(session, items))
     card_index(interaction.client).put(Card(message.id, interaction.guild_id, items, 0))
     await seed_reactions(message)
     return message

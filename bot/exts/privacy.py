@@ -73,8 +73,8 @@ class ForgetMeConfirm(discord.ui.View):
     @discord.ui.button(label="Delete my data", style=discord.ButtonStyle.danger, emoji="🗑️")
     async def confirm(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
         self.stop()
-        async with self.bot.database.sessions() as session, session.begin():
-            counts = await delete_user_data(session, self.owner_id)
+        # Through the writer: feedback queued before the confirm is deleted too.
+        counts = await self.bot.writer.run(lambda session: delete_user_data(session, self.owner_id))
         log.info("deleted the data of user %s on request: %s", self.owner_id, counts)
         # The engine and the card index cache what members like and were shown: forget it now.
         self.bot.engine.feedback_changed(self.owner_id)

@@ -1,0 +1,117 @@
+"""One writer for feedback: every reaction, button press and rating goes through a queue
+that a single task drains in batches, one transaction per batch.
+
+Why: SQLite has one write lock. Reactions arrive in bursts (a card can collect dozens at
+once); one transaction each, from concurrent handlers, made them queue on the lock (SQLite's
+busy handler sleeps in steps of up to 100 ms) and a transaction that had read before writing
+failed outright with "database is locked" — feedback lost. A single writer has no one to
+contend with, and a burst of N events costs one commit instead of N. PostgreSQL gains the
+same batching.
+
+Order is kept (one FIFO queue, one writer): a reaction added then removed is stored, then
+deleted. Each caller awaits its own result (e.g. whether the like was new). If a batch fails,
+it is rolled back and its operations are retried one transaction each, so one bad event
+(say, a track deleted from the catalog meanwhile) fails alone. `close()` writes everything
+queued before it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Operation = Callable[[AsyncSession], Awaitable[T]]
+# Most operations one transaction carries: bounds how long one commit holds the lock.
+MAX_BATCH = 500
+
+
+class WriterClosedError(RuntimeError):
+    """The bot is shutting down and takes no more writes."""
+
+
+@dataclass(eq=False)
+class _Job(Generic[T]):
+    operation: Operation[T]
+    done: asyncio.Future[T]
+
+
+class FeedbackWriter:
+    """The writer task runs only while there is something to write (it drains the queue
+    and ends), so an idle bot has no task parked on the queue."""
+
+    def __init__(self, database: Database, *, max_batch: int = MAX_BATCH) -> None:
+        self._database = database
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Job[Any]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.batches = 0  # transactions committed (for tests and benchmarks)
+
+    async def run(self, operation: Operation[T]) -> T:
+        """Queue `operation` (given a session inside the batch's transaction; it must not
+        commit) and wait for its result once the batch is committed."""
+        if self._closed:
+            raise WriterClosedError("the bot is shutting down; try again in a moment")
+        job: _Job[T] = _Job(operation, asyncio.get_running_loop().create_future())
+        self._queue.put_nowait(job)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._drain(), name="feedback-writer"
+            )
+        return await job.done
+
+    async def close(self) -> None:
+        """Take no more writes; return once everything queued is written."""
+        self._closed = True
+        if self._task is not None:
+            await self._task
+
+    async def _drain(self) -> None:
+        try:
+            while not self._queue.empty():
+                batch = [self._queue.get_nowait()]
+                while len(batch) < self._max_batch and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                await self._write(batch)
+        finally:
+            # No await between the last emptiness check and this: a job queued after it
+            # starts a new task (see run()).
+            self._task = None
+
+    async def _write(self, batch: list[_Job[Any]]) -> None:
+        try:
+            async with self._database.sessions() as session, session.begin():
+                results = [await job.operation(session) for job in batch]
+        except Exception:
+            if len(batch) == 1:
+                await self._write_alone(batch[0])
+            else:
+                log.warning("a batch of %d feedback writes failed; retrying each", len(batch))
+                for job in batch:
+                    await self._write_alone(job)
+            return
+        self.batches += 1
+        for job, result in zip(batch, results, strict=True):
+            if not job.done.done():
+                job.done.set_result(result)
+
+    async def _write_alone(self, job: _Job[Any]) -> None:
+        try:
+            async with self._database.sessions() as session, session.begin():
+                result = await job.operation(session)
+        except Exception as exc:  # the caller decides what it means
+            if not job.done.done():
+                job.done.set_exception(exc)
+            return
+        self.batches += 1
+        if not job.done.done():
+            job.done.set_result(result)
