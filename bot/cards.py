@@ -22,7 +22,7 @@ from bot.writer import FeedbackWriter
 from storage.database import Database
 from storage.dto import TrackDetails
 from storage.models import FeedbackKind, FeedbackSource, utcnow
-from storage.repositories.feedback import FeedbackEvent, record_feedback, remove_feedback
+from storage.repositories.feedback import FeedbackEvent, remove_feedback
 from storage.repositories.served import ServedItem, mark_shown, record_served, served_for_message
 from storage.repositories.tracks import get_tracks, track_details
 
@@ -253,7 +253,7 @@ def feedback_changed(client: discord.Client, user_id: int) -> None:
 
 async def save_feedback(client: discord.Client, event: FeedbackEvent) -> bool:
     """Store one opinion; whether it was new (a repeated event is a no-op)."""
-    changed = await writer_of(client).run(lambda session: record_feedback(session, event))
+    changed = await writer_of(client).record(event)
     if changed:
         feedback_changed(client, event.user_id)
     return changed

@@ -26,6 +26,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
+from storage.models import FeedbackKind
+from storage.repositories.feedback import FeedbackEvent, record_feedback, record_feedback_many
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,6 +44,8 @@ class WriterClosedError(RuntimeError):
 class _Job(Generic[T]):
     operation: Operation[T]
     done: asyncio.Future[T]
+    # Set for a plain like/love/dislike/skip: consecutive ones are stored together.
+    event: FeedbackEvent | None = None
 
 
 class FeedbackWriter:
@@ -61,13 +65,28 @@ class FeedbackWriter:
         commit) and wait for its result once the batch is committed."""
         if self._closed:
             raise WriterClosedError("the bot is shutting down; try again in a moment")
-        job: _Job[T] = _Job(operation, asyncio.get_running_loop().create_future())
+        return await self._submit(_Job(operation, asyncio.get_running_loop().create_future()))
+
+    async def _submit(self, job: _Job[T]) -> T:
         self._queue.put_nowait(job)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self._drain(), name="feedback-writer"
             )
         return await job.done
+
+    async def record(self, event: FeedbackEvent) -> bool:
+        """Store one opinion; whether it was new. Consecutive likes, loves, dislikes and
+        skips in a batch are written with a few statements for all of them."""
+        if self._closed:
+            raise WriterClosedError("the bot is shutting down; try again in a moment")
+        bulk = event.kind != FeedbackKind.RATING
+        job: _Job[bool] = _Job(
+            lambda session: record_feedback(session, event),
+            asyncio.get_running_loop().create_future(),
+            event if bulk else None,
+        )
+        return await self._submit(job)
 
     async def close(self) -> None:
         """Take no more writes; return once everything queued is written."""
@@ -90,7 +109,7 @@ class FeedbackWriter:
     async def _write(self, batch: list[_Job[Any]]) -> None:
         try:
             async with self._database.sessions() as session, session.begin():
-                results = [await job.operation(session) for job in batch]
+                results = await _apply(session, batch)
         except Exception:
             if len(batch) == 1:
                 await self._write_alone(batch[0])
@@ -115,3 +134,19 @@ class FeedbackWriter:
         self.batches += 1
         if not job.done.done():
             job.done.set_result(result)
+
+
+async def _apply(session: AsyncSession, batch: list[_Job[Any]]) -> list[Any]:
+    """Each job's result, in order; runs of plain opinions go through one bulk insert."""
+    results: list[Any] = []
+    run: list[FeedbackEvent] = []
+    for job in [*batch, None]:
+        if job is not None and job.event is not None:
+            run.append(job.event)
+            continue
+        if run:
+            results.extend(await record_feedback_many(session, run))
+            run = []
+        if job is not None:
+            results.append(await job.operation(session))
+    return results

@@ -8,6 +8,7 @@ Nothing here commits; the caller owns the transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -16,7 +17,7 @@ from sqlalchemy import ColumnElement, Row, Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import StorageError
-from storage.models import Feedback, FeedbackKind, FeedbackSource, Track, utcnow
+from storage.models import Feedback, FeedbackKind, FeedbackSource, Guild, Track, User, utcnow
 from storage.repositories.people import (
     check_aware,
     check_snowflake,
@@ -171,6 +172,85 @@ async def record_feedback(session: AsyncSession, event: FeedbackEvent) -> bool:
     # RETURNING yields a row only when a row was inserted or updated.
     result = await session.execute(statement.returning(table.c.id))
     return result.first() is not None
+
+
+async def record_feedback_many(
+    session: AsyncSession, events: Sequence[FeedbackEvent]
+) -> list[bool]:
+    """Store many like/love/dislike/skip events in a few statements; for each, whether it
+    was new (as `record_feedback`: a stored repeat, or a repeat earlier in `events`, is a
+    no-op). Ratings replace stars, so they go through `record_feedback` one at a time.
+    Raises ValueError or UnknownTrackError, storing nothing, when any event is bad."""
+    if not events:
+        return []
+    for event in events:
+        kind, _ = _validate(event)
+        if kind is FeedbackKind.RATING:
+            raise ValueError("ratings replace stars: store them with record_feedback")
+    wanted = {event.track_id for event in events}
+    known = set((await session.scalars(select(Track.id).where(Track.id.in_(wanted)))).all())
+    if missing := sorted(wanted - known):
+        raise UnknownTrackError(missing[0])
+    now = utcnow()
+    users = User.__table__
+    await session.execute(
+        insert_or_ignore(session, users)
+        .values([{"id": user, "created_at": now} for user in {e.user_id for e in events}])
+        .on_conflict_do_nothing(index_elements=[users.c.id])
+    )
+    if guild_ids := {e.guild_id for e in events if e.guild_id is not None}:
+        guilds = Guild.__table__
+        await session.execute(
+            insert_or_ignore(session, guilds)
+            .values([{"id": guild, "name": None, "created_at": now} for guild in guild_ids])
+            .on_conflict_do_nothing(index_elements=[guilds.c.id])
+        )
+    table = Feedback.__table__
+    inserted: set[tuple[Any, ...]] = set()
+    for bound in (True, False):
+        part = [e for e in events if (e.message_id is not None) == bound]
+        if not part:
+            continue
+        key_columns = [table.c.user_id, table.c.track_id, table.c.kind, table.c.source]
+        if bound:
+            key_columns.insert(1, table.c.message_id)
+        where = table.c.message_id.is_not(None) if bound else table.c.message_id.is_(None)
+        statement = (
+            insert_or_ignore(session, table)
+            .values(
+                [
+                    {
+                        "user_id": e.user_id,
+                        "guild_id": e.guild_id,
+                        "track_id": e.track_id,
+                        "kind": FeedbackKind(e.kind),
+                        "source": FeedbackSource(e.source),
+                        "message_id": e.message_id,
+                        "value": None,
+                        "created_at": e.created_at or now,
+                    }
+                    for e in part
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=key_columns, index_where=where)
+            .returning(
+                table.c.user_id, table.c.message_id, table.c.track_id, table.c.kind, table.c.source
+            )
+        )
+        for row in (await session.execute(statement)).mappings():
+            inserted.add(
+                _key(row["user_id"], row["message_id"], row["track_id"], row["kind"], row["source"])
+            )
+    results = []
+    for event in events:
+        key = _key(event.user_id, event.message_id, event.track_id, event.kind, event.source)
+        results.append(key in inserted)
+        inserted.discard(key)  # a repeat later in `events` is a no-op
+    return results
+
+
+def _key(user: int, message: int | None, track: str, kind: Any, source: Any) -> tuple[Any, ...]:
+    return (user, message, track, FeedbackKind(kind), FeedbackSource(source))
 
 
 async def remove_feedback(

@@ -51,9 +51,9 @@ async def test_a_burst_is_written_in_few_transactions(catalog: Database) -> None
     writer = FeedbackWriter(catalog)
     events = [reaction(1000 + user, user % 3) for user in range(300)]
     results = await asyncio.gather(
-        *(writer.run(lambda s, e=event: record_feedback(s, e)) for event in events),
+        *(writer.record(event) for event in events),
         # The same events again: duplicates, stored once.
-        *(writer.run(lambda s, e=event: record_feedback(s, e)) for event in events[:50]),
+        *(writer.record(event) for event in events[:50]),
     )
     assert results[:300] == [True] * 300
     assert results[300:] == [False] * 50
@@ -87,8 +87,8 @@ async def test_a_bad_write_fails_alone(catalog: Database) -> None:
         source=FeedbackSource.COMMAND,
     )
     results = await asyncio.gather(
-        writer.run(lambda s: record_feedback(s, reaction(1, 0))),
-        writer.run(lambda s: record_feedback(s, bad)),
+        writer.record(reaction(1, 0)),
+        writer.record(bad),
         writer.run(lambda s: record_feedback(s, reaction(2, 0))),
         return_exceptions=True,
     )

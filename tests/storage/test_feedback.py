@@ -343,3 +343,43 @@ async def test_created_at_in_another_zone_is_stored_as_utc(
     [record] = await user_feedback(session, USER)
     assert record.created_at == local
     assert record.created_at.utcoffset() == timedelta(0)
+
+
+async def test_many_events_at_once_match_one_by_one(session: AsyncSession, tracks: list[str]):
+    from storage.repositories.feedback import record_feedback_many
+
+    await record_feedback(session, reaction(tracks[0]))  # stored before: a repeat below
+    events = [
+        reaction(tracks[0]),  # repeat of the stored one
+        reaction(tracks[1]),
+        reaction(tracks[1]),  # repeat within the batch
+        reaction(tracks[1], kind=FeedbackKind.LOVE),
+        command(tracks[2]),
+        command(tracks[2], user_id=OTHER_USER, guild_id=None),
+        reaction(tracks[2], message_id=MESSAGE + 1),
+    ]
+    assert await record_feedback_many(session, events) == [
+        False,
+        True,
+        False,
+        True,
+        True,
+        True,
+        True,
+    ]
+    assert await rows(session) == 6
+    assert await session.scalar(select(func.count()).select_from(User)) == 2
+    assert await session.scalar(select(func.count()).select_from(Guild)) == 1
+    assert await record_feedback_many(session, []) == []
+
+
+async def test_many_events_with_a_bad_one_store_nothing(session: AsyncSession, tracks: list[str]):
+    from storage.repositories.feedback import record_feedback_many
+
+    with pytest.raises(UnknownTrackError):
+        await record_feedback_many(session, [reaction(tracks[0]), reaction("0" * 22)])
+    with pytest.raises(ValueError, match="record_feedback"):
+        await record_feedback_many(
+            session, [reaction(tracks[0], kind=FeedbackKind.RATING, value=3)]
+        )
+    assert await rows(session) == 0
