@@ -82,21 +82,35 @@ class NeuMF(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One logit per (user, item) pair, and the squared norm of the embeddings looked
         up for each pair (L2 on the rows a batch uses, weighted by how often they occur,
-        rather than Adam's decay of every row at every step)."""
-        parts = []
+        rather than Adam's decay of every row at every step).
+
+        The concatenations of the paper ([user, item] into the first MLP layer, [GMF, MLP]
+        into the output) are computed as sums of the weight matrices' halves applied to
+        each part: the same numbers, without copying every batch into a new tensor (the
+        copies were an eighth of an epoch's time)."""
+        weight = self.output.weight[0]
+        logits = self.output.bias.expand(len(users))
         squares = torch.zeros(len(users), device=users.device)
+        offset = 0
         if self.use_gmf:
             user_vectors, item_vectors = self.gmf_user(users), self.gmf_item(items)
-            parts.append(user_vectors * item_vectors)
+            factors = user_vectors.shape[1]
+            logits = logits + (user_vectors * item_vectors) @ weight[:factors]
             squares = squares + user_vectors.square().sum(-1) + item_vectors.square().sum(-1)
+            offset = factors
         if self.use_mlp:
             user_vectors, item_vectors = self.mlp_user(users), self.mlp_item(items)
             squares = squares + user_vectors.square().sum(-1) + item_vectors.square().sum(-1)
-            joined = torch.cat([user_vectors, item_vectors], dim=-1)
+            side = user_vectors.shape[1]
             if len(self.mlp_hidden):
-                joined = self._mlp_tail(self.mlp_hidden[0](joined))
-            parts.append(joined)
-        return self.output(torch.cat(parts, dim=-1)).squeeze(-1), squares
+                first = self.mlp_hidden[0]
+                hidden = torch.addmm(first.bias, user_vectors, first.weight[:, :side].T)
+                hidden = hidden.addmm(item_vectors, first.weight[:, side:].T)
+                logits = logits + self._mlp_tail(hidden) @ weight[offset:]
+            else:  # no hidden layer: the output layer reads [user, item] directly
+                tail = weight[offset:]
+                logits = logits + user_vectors @ tail[:side] + item_vectors @ tail[side:]
+        return logits, squares
 
     def embedding_parameters(self) -> list[nn.Parameter]:
         return [m.weight for m in self.modules() if isinstance(m, nn.Embedding)]

@@ -368,3 +368,28 @@ def test_recommending_over_30k_items_is_fast() -> None:
     # The target is 10 ms (1-3 ms on a free core; docs/benchmarks.md); the bound leaves room
     # for a saturated CI machine but still catches a per-pair forward pass (~100x slower).
     assert np.percentile(timings, 99) < 0.1
+
+
+def test_forward_is_the_papers_concatenated_network() -> None:
+    """NeuMF.forward sums weight halves instead of concatenating; it must be the same net."""
+    import torch
+
+    from recommender.ncf._module import NeuMF
+
+    torch.manual_seed(0)
+    for gmf, mlp, layers in [(True, True, (16, 8, 4)), (True, False, (16, 8)), (False, True, (8,))]:
+        net = NeuMF(5, 7, 6, layers, gmf=gmf, mlp=mlp)
+        for parameter in net.parameters():  # away from the zero biases of a fresh net
+            torch.nn.init.normal_(parameter, std=0.5)
+        users, items = torch.tensor([0, 1, 4, 2]), torch.tensor([6, 0, 3, 3])
+        parts = []
+        if gmf:
+            parts.append(net.gmf_user(users) * net.gmf_item(items))
+        if mlp:
+            joined = torch.cat([net.mlp_user(users), net.mlp_item(items)], dim=-1)
+            for layer in net.mlp_hidden:
+                joined = torch.relu(layer(joined))
+            parts.append(joined)
+        expected = net.output(torch.cat(parts, dim=-1)).squeeze(-1)
+        logits, _ = net(users, items)
+        torch.testing.assert_close(logits, expected)
