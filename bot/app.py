@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import pkgutil
 import time
 
@@ -154,14 +155,26 @@ class EarwormBot(commands.Bot):
         if isinstance(cause, UserFacingError):
             message = str(cause)
         elif isinstance(cause, app_commands.CommandOnCooldown):
-            message = f"Easy there! Try again in {cause.retry_after:.0f} s."
-        elif isinstance(cause, app_commands.MissingPermissions | app_commands.CheckFailure):
-            message = "Only server admins (Manage Server) can use that command."
+            message = f"Easy there! Try again in {math.ceil(cause.retry_after)} s."
+        elif isinstance(cause, app_commands.MissingPermissions):
+            needed = permission_names(cause.missing_permissions)
+            message = f"You need the {needed} permission to use that command."
+        elif isinstance(cause, app_commands.BotMissingPermissions):
+            needed = permission_names(cause.missing_permissions)
+            message = f"I need the {needed} permission here. Ask a server admin to grant it."
+        elif isinstance(cause, app_commands.NoPrivateMessage):
+            message = "That command works only in a server. Run it there."
+        elif isinstance(cause, app_commands.CheckFailure):
+            message = "You can't use that command here."
         else:
             command = interaction.command.qualified_name if interaction.command else "?"
             log.error("/%s failed", command, exc_info=cause)
             message = "Something went wrong on my side. Please try again in a moment."
-        await reply_ephemeral(interaction, message)
+        try:
+            await reply_ephemeral(interaction, message)
+        except discord.HTTPException:
+            # Discord itself is failing (or the interaction expired): nothing more to do.
+            log.warning("could not tell the member that a command failed", exc_info=True)
 
     async def on_ready(self) -> None:
         if self.application_id is not None:
@@ -180,8 +193,21 @@ class EarwormBot(commands.Bot):
             await self._database.close()
 
 
+def permission_names(permissions: list[str]) -> str:
+    """manage_guild -> "Manage Server", as Discord's settings name it."""
+    return ", ".join(
+        name.replace("guild", "server").replace("_", " ").title() for name in permissions
+    )
+
+
 async def reply_ephemeral(interaction: discord.Interaction, message: str) -> None:
-    """Answer only the member who asked, whether or not the command replied already."""
+    """Answer only the member who asked, whether or not the command replied already.
+
+    One exception Discord imposes: after a public "thinking…" (a deferred reply) the first
+    follow-up completes that message and keeps its visibility, so an error there is seen
+    by the channel. Deleting the placeholder first does not help: the follow-up then has
+    no message to complete and fails. Commands check their input before deferring, so
+    what reaches this point is Discord or the bot failing, not the member."""
     if interaction.response.is_done():
         await interaction.followup.send(message, ephemeral=True)
     else:

@@ -9,6 +9,7 @@ the message they sit on is the key, so they keep working after a restart.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -62,6 +63,7 @@ EMPTY_PICKS = (
 )
 EXPIRED_CARD = "This card has expired. Run `/recommend` for fresh picks."
 LAST_PICK = "That was the last pick on this card. Run `/recommend` for more."
+BUTTON_FAILED = "Something went wrong on my side, so that didn't work. Please press it again."
 
 
 def reaction_kind(emoji: str) -> FeedbackKind | None:
@@ -334,6 +336,14 @@ class CardButton(
         return cls(match["action"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await self._press(interaction)
+        except Exception:
+            # discord.py would only log a failed dynamic item: the member must hear back.
+            log.exception("the %s button failed on a card", self.action)
+            await _apologise(interaction)
+
+    async def _press(self, interaction: discord.Interaction) -> None:
         message = interaction.message
         card = (
             await card_index(interaction.client).get(interaction.client, message.id)
@@ -346,6 +356,16 @@ class CardButton(
             await show_next(interaction, card)
         else:
             await rate_shown(interaction, card, _BUTTON_KINDS[self.action])
+
+
+async def _apologise(interaction: discord.Interaction) -> None:
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(BUTTON_FAILED, ephemeral=True)
+        else:
+            await interaction.response.send_message(BUTTON_FAILED, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell the member that a card button failed", exc_info=True)
 
 
 def card_view() -> discord.ui.View:
@@ -438,6 +458,9 @@ async def _reply(interaction: discord.Interaction, **fields: Any) -> discord.Mes
     return await interaction.original_response()
 
 
+_seeding: set[asyncio.Task[None]] = set()  # held so running seeding tasks are not collected
+
+
 async def seed_reactions(message: discord.Message) -> None:
     """Put 👍 ❤️ 👎 ⏭️ under the card so members react with one click. Without the
     permission (or when Discord fails) the card still works through its buttons."""
@@ -481,5 +504,9 @@ async def send_card(
     )
     await writer_of(interaction.client).run(lambda session: record_served(session, items))
     card_index(interaction.client).put(Card(message.id, interaction.guild_id, items, 0))
-    await seed_reactions(message)
+    # Seeding is four REST calls that Discord rate-limits per channel: the card is already
+    # shown and its buttons work, so the command does not wait for them.
+    task = asyncio.get_running_loop().create_task(seed_reactions(message))
+    _seeding.add(task)
+    task.add_done_callback(_seeding.discard)
     return message

@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cards import album_art, database_of, escape, send_card
+from bot.engine import EMPTY_CATALOG
 from bot.errors import UserFacingError
 from bot.picks import PickList
 from bot.tracks import MAX_CHOICE_TEXT, MAX_CHOICES, resolve_track, track_autocomplete
@@ -38,7 +39,8 @@ class GenreChoices:
         self._loaded_at = float("-inf")
 
     async def genres(self, client: discord.Client) -> list[GenreCount]:
-        if time.monotonic() - self._loaded_at > self.max_age:
+        # None yet (an empty catalog) is not worth keeping: one may be imported any time.
+        if not self._genres or time.monotonic() - self._loaded_at > self.max_age:
             async with database_of(client).sessions() as session:
                 self._genres = await genres_by_size(session)
             self._loaded_at = time.monotonic()
@@ -71,6 +73,15 @@ class Discover(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         return await self.genre_choices.choices(interaction.client, current)
 
+    async def _require_catalog(self) -> None:
+        """Say so, privately and before deferring, when there is no catalog to pick from
+        (rather than "unknown genre" or "no such track")."""
+        engine = self.bot.engine
+        if engine.serving is None:
+            await engine.reload()  # a catalog imported since start-up is served from now on
+            if engine.serving is None:
+                raise UserFacingError(EMPTY_CATALOG)
+
     async def _genre(self, typed: str | None) -> str | None:
         """The catalog's spelling of the genre option, or UserFacingError."""
         if typed is None or not typed.strip():
@@ -96,6 +107,7 @@ class Discover(commands.Cog):
         count: Count = DEFAULT_COUNT,
         genre: str | None = None,
     ) -> None:
+        await self._require_catalog()
         chosen = await self._genre(genre)
         await interaction.response.defer(thinking=True)
         picks = await self.bot.engine.recommend(
@@ -117,6 +129,7 @@ class Discover(commands.Cog):
         mode: Literal["normal", "genre"] = "normal",
         count: Count = DEFAULT_COUNT,
     ) -> None:
+        await self._require_catalog()
         seed = await resolve_track(interaction, track)
         await interaction.response.defer(thinking=True)
         picks = await self.bot.engine.similar(seed.id, mode, count)
@@ -148,6 +161,7 @@ class Discover(commands.Cog):
         track5: str | None = None,
         count: Count = DEFAULT_COUNT,
     ) -> None:
+        await self._require_catalog()
         typed = [value for value in (track1, track2, track3, track4, track5) if value]
         seeds = [(await resolve_track(interaction, value)).id for value in typed]
         await interaction.response.defer(thinking=True)
@@ -167,6 +181,11 @@ class Discover(commands.Cog):
         genre: str | None = None,
         count: Count = DEFAULT_COUNT,
     ) -> None:
+        if scope == "server" and interaction.guild_id is None:
+            raise UserFacingError(
+                "A DM has no server chart. Run `/trending` in a server, or use scope: global."
+            )
+        await self._require_catalog()
         chosen = await self._genre(genre)
         # A DM has no server: there the chart is everyone's.
         where = scope or ("server" if interaction.guild_id is not None else "global")
