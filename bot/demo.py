@@ -1,23 +1,60 @@
-"""`earworm demo`: set up from nothing and show Earworm working."""
+"""`earworm demo`: set up from nothing and show the bot working, no token, no network.
+
+1. The database and the catalog: EARWORM_CATALOG, else the public dataset (downloaded
+   once), else the local copy in EARWORM_SHARED_DATA/spotify_catalog. Imported once per
+   data directory and source.
+2. A small real listening history, once per data directory: each of `HISTORY_MEMBERS`
+   background members likes the tracks of one real playlist of the TidyTuesday
+   `spotify_songs` table that are in the catalog, so collaborative training has
+   something to learn from.
+3. The scripted session of bot/demo_script.py against SimCord's simulated Discord.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
+import logging
+import sys
+import time
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
 import click
 
-from bot.cli_common import run, settings_of
+from bot.cli_common import fail, run, settings_of
 from bot.composition import database_for
 from bot.settings import Settings
 from storage.catalog.importer import import_catalog
 from storage.catalog.sources import download
+from storage.database import Database
 from storage.errors import CatalogImportError
-from storage.repositories.tracks import catalog_stats, search_tracks
+from storage.models import FeedbackKind, FeedbackSource
+from storage.repositories.bot_settings import get_setting, set_setting
+from storage.repositories.feedback import FeedbackEvent, record_feedback_many
+from storage.repositories.tracks import catalog_stats, get_tracks
 
 # The public 114k-track "Spotify Tracks Dataset" (maharshipandya), its Hugging Face copy.
 DEFAULT_CATALOG_URL = (
     "https://huggingface.co/datasets/maharshipandya/spotify-tracks-dataset/resolve/main/dataset.csv"
 )
-DEMO_QUERIES = ("blinding lights", "beyonce", "daft punk", "bohemian rhap", "tayl swi")
-SIMILAR_SEEDS = ("blinding lights", "halo beyonce", "one more time daft punk")
+# bot_settings keys: what the demo set up already in this data directory.
+CATALOG_DONE = "demo_catalog"
+HISTORY_DONE = "demo_history"
+
+PLAYLISTS_FILE = Path("spotify_catalog") / "spotify_songs.zip"
+HISTORY_MEMBERS = 40
+PLAYLIST_SIZES = range(30, 101)  # tracks; small or huge playlists say little about a taste
+MAX_LIKES = 60
+# Background members' ids: far from any real snowflake SimCord hands out.
+FIRST_HISTORY_MEMBER = 100_000_000_000_000_000
+
+
+# --- 1. the catalog -------------------------------------------------------------------------
 
 
 async def _catalog_source(settings: Settings) -> str:
@@ -40,9 +77,14 @@ async def _catalog_source(settings: Settings) -> str:
         return str(local)
 
 
-async def run_demo(settings: Settings) -> None:
-    async with database_for(settings) as database:
-        click.echo(f"Database ready: {database.engine.url.render_as_string(hide_password=True)}")
+async def ensure_catalog(settings: Settings, database: Database) -> None:
+    """Import the catalog unless this data directory holds it already."""
+    async with database.sessions() as session:
+        done = await get_setting(session, CATALOG_DONE)
+        tracks = (await catalog_stats(session)).tracks
+    if done and tracks:
+        click.echo(f"Catalog already imported from {done}.")
+    else:
         source = await _catalog_source(settings)
         click.echo(f"Importing the catalog from {source} ...")
         summary = await import_catalog(
@@ -54,59 +96,172 @@ async def run_demo(settings: Settings) -> None:
             f"{summary.tracks_unchanged:,} unchanged, {summary.skipped_total:,} skipped."
         )
         async with database.sessions() as session:
-            stats = await catalog_stats(session)
-            click.echo(
-                f"Catalog: {stats.tracks:,} tracks, {stats.artists:,} artists, "
-                f"{stats.genres:,} genres.\n"
-            )
-            for query in DEMO_QUERIES:
-                tracks = await search_tracks(session, query, limit=3)
-                click.echo(f'Search "{query}":')
-                if not tracks:
-                    click.echo("   (nothing in this catalog)")
-                for track in tracks:
-                    click.echo(f"   {track.name} — {', '.join(track.artists)}  {track.url}")
-        await _show_recommendations(settings)
+            await set_setting(session, CATALOG_DONE, source)
+            await session.commit()
+    async with database.sessions() as session:
+        stats = await catalog_stats(session)
+    click.echo(
+        f"Catalog: {stats.tracks:,} tracks, {stats.artists:,} artists, {stats.genres:,} genres."
+    )
+
+
+# --- 2. a listening history -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Playlist:
+    id: str
+    name: str
+    genre: str
+    tracks: tuple[str, ...]
+
+
+def read_playlists(path: Path) -> list[Playlist]:
+    """The playlists of the TidyTuesday `spotify_songs` table (a zipped CSV), in file order."""
+    names: dict[str, tuple[str, str]] = {}
+    tracks: dict[str, dict[str, None]] = defaultdict(dict)  # ordered and unique
+    with zipfile.ZipFile(path) as archive:
+        member = next(name for name in archive.namelist() if name.endswith(".csv"))
+        with archive.open(member) as raw:
+            for row in csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8")):
+                playlist = row["playlist_id"]
+                names.setdefault(playlist, (row["playlist_name"], row["playlist_genre"]))
+                tracks[playlist][row["track_id"]] = None
+    return [Playlist(key, *names[key], tuple(tracks[key])) for key in names]
+
+
+def choose_playlists(playlists: Sequence[Playlist], count: int) -> list[Playlist]:
+    """`count` mid-sized playlists, those sharing most of their tracks with other playlists
+    first: a collaborative model learns from tastes that overlap (playlists of disjoint
+    tracks would teach it nothing). A fixed order: the same members on every machine."""
+    eligible = [p for p in playlists if len(p.tracks) in PLAYLIST_SIZES]
+    holders = Counter(track for playlist in eligible for track in playlist.tracks)
+
+    def shared(playlist: Playlist) -> float:
+        return sum(holders[track] > 1 for track in playlist.tracks) / len(playlist.tracks)
+
+    return sorted(eligible, key=lambda p: (-shared(p), p.id))[:count]
+
+
+async def ensure_history(settings: Settings, database: Database) -> None:
+    """Give the background members their playlists' likes, once per data directory."""
+    async with database.sessions() as session:
+        done = await get_setting(session, HISTORY_DONE)
+    if done:
+        click.echo(f"Listening history already recorded: {done}.")
+        return
+    path = settings.shared_data_dir / PLAYLISTS_FILE
+    if not path.is_file():
         click.echo(
-            '\nTry it yourself: earworm search "your favourite song", '
-            'earworm similar "your favourite song", earworm trending --genre rock'
+            f"No listening history to learn from: {path} is not there (set "
+            "EARWORM_SHARED_DATA). The demo goes on with only its three members' feedback."
         )
+        return
+    click.echo(f"Recording a listening history from the playlists in {path} ...")
+    playlists = choose_playlists(await asyncio.to_thread(read_playlists, path), HISTORY_MEMBERS)
+    members = likes = 0
+    async with database.sessions() as session:
+        for number, playlist in enumerate(playlists):
+            known = {track.id for track in await get_tracks(session, playlist.tracks)}
+            liked = [track for track in playlist.tracks if track in known][:MAX_LIKES]
+            if len(liked) < 2:
+                continue  # too little of it is in this catalog to say anything
+            events = [
+                FeedbackEvent(
+                    user_id=FIRST_HISTORY_MEMBER + number,
+                    guild_id=None,
+                    track_id=track,
+                    kind=FeedbackKind.LIKE,
+                    source=FeedbackSource.IMPORT,
+                )
+                for track in liked
+            ]
+            likes += sum(await record_feedback_many(session, events))
+            members += 1
+        summary = f"{members} members, {likes:,} likes from {len(playlists)} playlists"
+        await set_setting(session, HISTORY_DONE, summary)
+        await session.commit()
+    click.echo(f"Recorded {summary}.")
+
+
+# --- 3. the session -------------------------------------------------------------------------
+
+
+async def run_session(settings: Settings) -> None:
+    from simcord import Env
+
+    from bot.app import create_bot
+    from bot.demo_script import Conversation, Session, summary_lines
+
+    started = time.perf_counter()
+    click.echo("Starting the bot in a simulated Discord (the first start learns what the ")
+    click.echo("catalog's tracks sound like; that takes a little while on a big catalog) ...")
+    bot = create_bot(settings)
+    # Training runs in a child process inside a command: give each step time to finish.
+    env = Env(bot, settle_timeout=600)
+    await env.start()
+    try:
+        # A fresh simulated Discord knows no commands; the record of the last sync in the
+        # data directory (bot.app.sync_commands) speaks of another Discord.
+        await bot.tree.sync()
+        click.echo(f"Bot ready in {time.perf_counter() - started:.0f} s.")
+        talk = Conversation()
+        outcome = await Session(env, settings.data_dir, talk).play()
+        talk.heading("What changed for alice")
+        for line in summary_lines(outcome):
+            talk.echo(line)
+        if outcome.profile is not None:
+            talk.echo(f"Her taste profile chart: {outcome.profile}")
+    finally:
+        await env.shutdown()
+    bugs = unexpected_errors(env.errors)
+    if bugs:
+        fail(f"the bot failed during the demo: {bugs[0]!r} (and {len(bugs) - 1} more)")
+    talk.heading("Try it yourself")
+    talk.echo("DISCORD_TOKEN=<your bot token> .venv/bin/earworm run   # the bot on your server")
+    talk.echo("make test                                              # every test, as CI runs")
+    talk.echo(f"(The demo took {time.perf_counter() - started:.0f} s after setup.)")
+
+
+def unexpected_errors(errors: Sequence[BaseException]) -> list[BaseException]:
+    """What the bot raised other than the friendly UserFacingErrors it answers with."""
+    from bot.errors import UserFacingError
+
+    found = []
+    for error in errors:
+        cause = getattr(error, "original", None) or error
+        if not isinstance(cause, UserFacingError):
+            found.append(cause)
+    return found
+
+
+async def run_demo(settings: Settings) -> None:
+    async with database_for(settings) as database:
+        click.echo(f"Database ready: {database.engine.url.render_as_string(hide_password=True)}")
+        await ensure_catalog(settings, database)
+        await ensure_history(settings, database)
+    await run_session(settings)
+
+
+def _quiet_logs(settings: Settings) -> None:
+    """At the default level the bot's INFO logs would interleave with the conversation."""
+    if settings.log_level == "INFO":
+        logging.getLogger().setLevel(logging.WARNING)
+        # discord.py's warnings here are about the simulation (no voice, no real gateway).
+        logging.getLogger("discord").setLevel(logging.ERROR)
+        # A refused training is part of the story on a small catalog; carol's reply says why.
+        logging.getLogger("bot.admin_service").setLevel(logging.ERROR)
 
 
 @click.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
-    """Set up the database, import a catalog and show search working."""
-    run(run_demo(settings_of(ctx)))
-
-
-async def _show_recommendations(settings: Settings) -> None:
-    """The models that need no listening history: trending and sounds-like."""
-    import asyncio
-
-    from bot.commands.trending import load_snapshot
-    from bot.content_service import ContentRequestError, answer
-    from recommender.trending import CatalogTrending
-
-    snapshot = await load_snapshot(settings)
-    if len(snapshot.catalog) == 0:
-        return
-    # Fitting is CPU work: off the event loop, as the bot will do it.
-    chart = await asyncio.to_thread(
-        lambda: CatalogTrending().fit(snapshot.feedback, snapshot.catalog).top(5)
-    )
-    click.echo("\nTrending (top tracks of the top artists):")
-    for entry in chart:
-        index = snapshot.catalog.vocab.index(entry.item)
-        click.echo(f"   {snapshot.catalog.label(index)}: {entry.reason}")
-    for query in SIMILAR_SEEDS:
-        try:
-            found = await answer(settings, [query], k=5, mode="normal")
-        except ContentRequestError:
-            continue  # this catalog lacks that song; try the next
-        seed = found.seeds[0].track
-        click.echo(f"\nSounds like {seed.name} — {', '.join(seed.artists)}:")
-        for result in found.results:
-            index = snapshot.catalog.vocab.index(result.item)
-            click.echo(f"   {snapshot.catalog.label(index)}: {result.reason}")
-        break
+    """Set up, then show the bot in a simulated Discord server (no token needed)."""
+    settings = settings_of(ctx)
+    _quiet_logs(settings)  # before SimCord's import, which builds a client and logs
+    try:
+        import simcord  # noqa: F401
+    except ImportError:
+        fail("the demo runs on SimCord, a development dependency: pip install -e '.[dev]'")
+    run(run_demo(settings))
+    sys.stdout.flush()

@@ -16,10 +16,11 @@ artifacts, composing, scoring, fitting charts) runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -75,7 +76,9 @@ class Serving:
     hybrid: Hybrid
     catalog_chart: CatalogTrending
     feedback_chart: FeedbackTrending
-    built_at: float = field(default_factory=time.monotonic)
+    # When it was built, on the event loop's clock (set by Engine._build on the loop: a
+    # worker thread's clock can differ, e.g. under SimCord's virtual time).
+    built_at: float = 0.0
 
     @property
     def hybrid_label(self) -> str:
@@ -103,6 +106,7 @@ class Engine:
         self.min_refresh_seconds = min_refresh_seconds
         self._serving: Serving | None = None
         self._stale = False
+        self._changed_users: set[int] = set()
         self._lock = asyncio.Lock()
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -115,27 +119,35 @@ class Engine:
         """Serve the registry's active models now (after training or a rollback), and the
         catalog as it is (after an import)."""
         async with self._lock:
-            self._serving = await self._build(registry=None)
             self._stale = False
+            self._changed_users.clear()
+            self._serving = await self._build(registry=None)
 
     def feedback_changed(self, user_id: int | None = None) -> None:
         """New or removed feedback: the next request refreshes histories and charts."""
         self._stale = True
+        if user_id is not None:
+            self._changed_users.add(user_id)
 
     @property
     def serving(self) -> Serving | None:
         return self._serving
 
-    async def _current(self) -> Serving:
+    async def _current(self, user_id: int | None = None) -> Serving:
+        """The snapshot to serve. A stale one is rebuilt at most once per
+        `min_refresh_seconds`, except for a member whose own feedback changed: what you
+        just said always shapes your next picks, while everyone else's reactions wait."""
         serving = self._serving
         fresh_enough = (
             serving is not None and time.monotonic() - serving.built_at < self.min_refresh_seconds
         )
-        if serving is None or (self._stale and not fresh_enough):
+        yours = user_id is not None and user_id in self._changed_users
+        if serving is None or (self._stale and (yours or not fresh_enough)):
             async with self._lock:
                 serving = self._serving
                 if serving is None or self._stale:
                     self._stale = False
+                    self._changed_users.clear()  # before reading: later changes count again
                     serving = await self._build(registry=self._registry_of(serving))
                     self._serving = serving
         if serving is None:
@@ -179,7 +191,7 @@ class Engine:
                 content_model, self.settings, version.fingerprint, catalog
             )
         servers = ["" if guild is None else str(guild) for guild in feedback.guilds]
-        return await asyncio.to_thread(
+        serving = await asyncio.to_thread(
             _assemble,
             version.fingerprint,
             catalog,
@@ -188,6 +200,7 @@ class Engine:
             interactions(feedback),
             servers,
         )
+        return dataclasses.replace(serving, built_at=time.monotonic())
 
     async def _load_registry(self, session: Any) -> _Registry:
         from recommender.artifacts import ArtifactError
@@ -219,7 +232,7 @@ class Engine:
         self, user_id: int, guild_id: int | None, count: int, genre: str | None = None
     ) -> PickList:
         count = _checked_count(count)
-        serving = await self._current()
+        serving = await self._current(user_id)
         genre_name = _genre_name(serving, genre) if genre else None
         async with self.database.sessions() as session:
             served = await recently_served(session, user_id, RECENT_PICKS)

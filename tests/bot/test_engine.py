@@ -72,10 +72,10 @@ async def test_a_burst_of_feedback_rebuilds_once_per_interval(
 ) -> None:
     first = engine.serving
     engine.min_refresh_seconds = 3600.0
-    await record(imported, [(ALICE, SERVER, 1, FeedbackKind.LIKE)])
-    engine.feedback_changed(ALICE)
+    await record(imported, [(BOB, SERVER, 1, FeedbackKind.LIKE)])
+    engine.feedback_changed(BOB)
     await engine.recommend(ALICE, SERVER, 2)
-    assert engine.serving is first  # built moments ago: serve it
+    assert engine.serving is first  # built moments ago, and not alice's news: serve it
     engine.min_refresh_seconds = 0.0
     await engine.recommend(ALICE, SERVER, 2)
     assert engine.serving is not first
@@ -83,6 +83,18 @@ async def test_a_burst_of_feedback_rebuilds_once_per_interval(
     again = engine.serving
     await engine.recommend(ALICE, SERVER, 2)
     assert engine.serving is again  # nothing changed since: no rebuild
+
+
+async def test_your_own_feedback_counts_at_once(imported: Path, engine: Engine) -> None:
+    engine.min_refresh_seconds = 3600.0  # others' reactions wait; yours do not
+    first = engine.serving
+    await record(imported, [(BOB, SERVER, 2, FeedbackKind.LIKE)])
+    engine.feedback_changed(BOB)
+    await engine.recommend(ALICE, SERVER, 2)
+    assert engine.serving is first
+    picks = await engine.recommend(BOB, SERVER, 2)
+    assert engine.serving is not first
+    assert picks.notice is None  # bob is no longer a newcomer
 
 
 async def test_recent_picks_are_not_repeated(engine: Engine, database: Database) -> None:
