@@ -21,16 +21,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from bot.active_models import ActiveModels, compose_hybrid, load_active_models
 from bot.errors import UserFacingError
 from bot.picks import Pick, PickList
 from bot.settings import Settings
-from bot.training import COLLABORATIVE_KINDS
 from storage.database import Database
 from storage.repositories.catalog_version import catalog_version
-from storage.repositories.registry import active_model
 from storage.repositories.served import recently_served
 from storage.repositories.snapshots import catalog_rows, feedback_rows
 from storage.repositories.tracks import track_details
@@ -84,17 +82,6 @@ class Serving:
     def hybrid_label(self) -> str:
         parts = [f"{kind} v{version}" for kind, version in sorted(self.versions.items())]
         return " + ".join(parts) if parts else "content + popularity"
-
-
-@dataclass(frozen=True)
-class _Registry:
-    """The registry's active collaborative models, loaded, and the blend weights."""
-
-    components: dict[str, Recommender]
-    versions: dict[str, int]
-    skipped: dict[str, str]
-    weights: dict[str, Any] | None
-    weights_from: str
 
 
 class Engine:
@@ -155,10 +142,10 @@ class Engine:
         return serving
 
     @staticmethod
-    def _registry_of(serving: Serving | None) -> _Registry | None:
+    def _registry_of(serving: Serving | None) -> ActiveModels | None:
         if serving is None:
             return None
-        return _Registry(
+        return ActiveModels(
             serving.collaborative,
             serving.versions,
             serving.skipped,
@@ -166,7 +153,7 @@ class Engine:
             serving.weights_from,
         )
 
-    async def _build(self, registry: _Registry | None) -> Serving | None:
+    async def _build(self, registry: ActiveModels | None) -> Serving | None:
         """A new snapshot: the catalog and content model are reused while the catalog is
         unchanged; `registry` None reloads the active models from the registry."""
         from bot.catalog import interactions, item_catalog
@@ -181,7 +168,7 @@ class Engine:
             rows = None if same_catalog else await catalog_rows(session)
             feedback = await feedback_rows(session)
             if registry is None:
-                registry = await self._load_registry(session)
+                registry = await load_active_models(session)
         if previous is not None and same_catalog:
             catalog, content = previous.catalog, previous.content
         else:
@@ -201,30 +188,6 @@ class Engine:
             servers,
         )
         return dataclasses.replace(serving, built_at=time.monotonic())
-
-    async def _load_registry(self, session: Any) -> _Registry:
-        from recommender.artifacts import ArtifactError
-
-        components: dict[str, Recommender] = {}
-        versions: dict[str, int] = {}
-        skipped: dict[str, str] = {}
-        for kind in COLLABORATIVE_KINDS:
-            record = await active_model(session, kind)
-            if record is None:
-                continue
-            try:
-                components[kind] = await asyncio.to_thread(
-                    _load_artifact, kind, record.artifact_path
-                )
-                versions[kind] = record.version
-            except (ArtifactError, ValueError, OSError, ImportError) as exc:
-                skipped[kind] = f"version {record.version} left out: {exc}"
-                log.warning("serving without %s: %s", kind, skipped[kind])
-        weights, weights_from = None, "defaults"
-        tuned = await active_model(session, "hybrid")
-        if tuned is not None and isinstance(tuned.metrics.get("weights"), dict):
-            weights, weights_from = tuned.metrics["weights"], f"hybrid v{tuned.version}"
-        return _Registry(components, versions, skipped, weights, weights_from)
 
     # --- requests -----------------------------------------------------------------------
 
@@ -333,34 +296,18 @@ class Engine:
 # --- work done in worker threads ----------------------------------------------------------
 
 
-def _load_artifact(kind: str, path: str | None) -> Recommender:
-    from recommender.hybrid import component_class
-
-    if not path:
-        raise ValueError("it has no artifact")
-    return component_class(kind).load(Path(path))
-
-
 def _assemble(
     fingerprint: str,
     catalog: ItemCatalog,
     content: ContentSimilarity,
-    registry: _Registry,
+    registry: ActiveModels,
     feedback: Interactions,
     servers: list[str],
 ) -> Serving:
-    from recommender.hybrid import Hybrid
     from recommender.trending import CatalogTrending, FeedbackTrending
 
-    components: dict[str, Any] = dict(registry.components)
-    components["content"] = content.with_mode("genre").with_users(feedback)
-    weights, weights_from = registry.weights, registry.weights_from
-    try:
-        hybrid = Hybrid.compose(components, feedback, catalog, weights=weights)
-    except ValueError as exc:  # tuned for other components than those serving now
-        log.warning("blend weights of %s do not fit the serving models: %s", weights_from, exc)
-        hybrid = Hybrid.compose(components, feedback, catalog)
-        weights, weights_from = None, "defaults"
+    hybrid, weights_from = compose_hybrid(registry, content, feedback, catalog)
+    weights = registry.weights if weights_from == registry.weights_from else None
     catalog_chart = CatalogTrending().fit(feedback, catalog)
     feedback_chart = FeedbackTrending(half_life_days=TRENDING_HALF_LIFE_DAYS).fit(
         feedback, catalog, groups=servers, now=time.time()

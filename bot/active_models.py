@@ -1,0 +1,92 @@
+"""What serves now: the model registry's active collaborative models, loaded, and the
+hybrid composed from them. Shared by the bot's engine and `earworm recommend`.
+
+A registered model whose artifact cannot be read is left out with a warning (so one damaged
+file never takes recommendations down), and blend weights tuned for other models than
+those serving fall back to the defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.training import COLLABORATIVE_KINDS
+from storage.repositories.registry import active_model
+
+if TYPE_CHECKING:
+    from recommender.base import Recommender
+    from recommender.content import ContentSimilarity
+    from recommender.data import Interactions, ItemCatalog
+    from recommender.hybrid import Hybrid
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ActiveModels:
+    components: dict[str, Recommender]
+    versions: dict[str, int]
+    skipped: dict[str, str]  # kind -> why it was left out
+    weights: dict[str, Any] | None  # the active hybrid tuning's blend weights
+    weights_from: str  # "hybrid vN" or "defaults"
+
+
+async def load_active_models(session: AsyncSession) -> ActiveModels:
+    """The active ALS/NCF artifacts (read in worker threads) and the active blend weights."""
+    from recommender.artifacts import ArtifactError
+
+    components: dict[str, Recommender] = {}
+    versions: dict[str, int] = {}
+    skipped: dict[str, str] = {}
+    for kind in COLLABORATIVE_KINDS:
+        record = await active_model(session, kind)
+        if record is None:
+            continue
+        try:  # reading an artifact is file I/O and unpacking: off the event loop
+            components[kind] = await asyncio.to_thread(_load_artifact, kind, record.artifact_path)
+            versions[kind] = record.version
+        except (ArtifactError, ValueError, OSError, ImportError) as exc:
+            skipped[kind] = f"version {record.version} left out: {exc}"
+            log.warning("serving without %s: %s", kind, skipped[kind])
+    weights, weights_from = None, "defaults"
+    tuned = await active_model(session, "hybrid")
+    if tuned is not None and isinstance(tuned.metrics.get("weights"), dict):
+        weights, weights_from = tuned.metrics["weights"], f"hybrid v{tuned.version}"
+    return ActiveModels(components, versions, skipped, weights, weights_from)
+
+
+def compose_hybrid(
+    active: ActiveModels,
+    content: ContentSimilarity,
+    feedback: Interactions,
+    catalog: ItemCatalog,
+) -> tuple[Hybrid, str]:
+    """The serving hybrid and where its weights came from. CPU work: call it in a thread."""
+    from recommender.hybrid import Hybrid
+
+    components: dict[str, Any] = dict(active.components)
+    components["content"] = content.with_mode("genre").with_users(feedback)
+    try:
+        return (
+            Hybrid.compose(components, feedback, catalog, weights=active.weights),
+            active.weights_from,
+        )
+    except ValueError as exc:  # tuned for other components than those serving now
+        log.warning(
+            "blend weights of %s do not fit the serving models: %s", active.weights_from, exc
+        )
+        return Hybrid.compose(components, feedback, catalog), "defaults"
+
+
+def _load_artifact(kind: str, path: str | None) -> Recommender:
+    from recommender.hybrid import component_class
+
+    if not path:
+        raise ValueError("it has no artifact")
+    return component_class(kind).load(Path(path))
