@@ -16,10 +16,9 @@ from bot.app import create_bot
 from bot.cards import send_card
 from bot.picks import Pick, PickList
 from storage.models import FeedbackKind, FeedbackSource
-from storage.repositories.feedback import FeedbackRecord, user_feedback
-from storage.repositories.served import ServedItem, served_for_message, shown_pick
 from storage.repositories.tracks import track_details
 from tests.bot.guild.conftest import Server
+from tests.bot.guild.reads import feedback_of, served, shown_position
 from tests.factories import track_id
 
 pytestmark = pytest.mark.simcord(strict_sync=False)
@@ -63,22 +62,6 @@ async def show(server: Server, command: CardCommand, picks: PickList, **kwargs: 
     result = await server.bob.slash(server.channel, "show-card")
     assert result.response is not None
     return result.response
-
-
-async def feedback_of(server: Server, user_id: int) -> list[FeedbackRecord]:
-    async with server.bot.database.sessions() as session:
-        return await user_feedback(session, user_id)
-
-
-async def served(server: Server, message_id: int) -> list[ServedItem]:
-    async with server.bot.database.sessions() as session:
-        return await served_for_message(session, message_id)
-
-
-async def shown_position(server: Server, message_id: int) -> int | None:
-    async with server.bot.database.sessions() as session:
-        item = await shown_pick(session, message_id)
-    return item.position if item else None
 
 
 def footer(card) -> str:

@@ -8,9 +8,8 @@ import json
 from simcord.builders import UserHandle
 
 from storage.models import FeedbackKind, FeedbackSource
-from storage.repositories.feedback import FeedbackRecord, user_feedback
-from storage.repositories.served import ServedItem, served_for_message
 from tests.bot.guild.conftest import Server
+from tests.bot.guild.reads import feedback_of, served
 from tests.factories import track_id
 
 HALO, BOHEMIAN = track_id(0), track_id(5)
@@ -33,16 +32,6 @@ EVERYDAY = {
 
 def in_dm(server: Server) -> UserHandle:
     return server.alice.user
-
-
-async def feedback_of(server: Server, user_id: int) -> list[FeedbackRecord]:
-    async with server.bot.database.sessions() as session:
-        return await user_feedback(session, user_id)
-
-
-async def served(server: Server, message_id: int) -> list[ServedItem]:
-    async with server.bot.database.sessions() as session:
-        return await served_for_message(session, message_id)
 
 
 async def test_a_dm_offers_every_command_but_admin(server: Server):

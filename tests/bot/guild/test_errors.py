@@ -16,9 +16,8 @@ from sqlalchemy import func, select, text
 
 from bot.cards import BUTTON_FAILED
 from storage.models import Feedback, FeedbackKind, RecommendationServed
-from storage.repositories.feedback import FeedbackRecord, user_feedback
-from storage.repositories.served import ServedItem, served_for_message, shown_pick
 from tests.bot.guild.conftest import Server
+from tests.bot.guild.reads import feedback_of, served, shown_position
 from tests.factories import track_id
 
 APOLOGY = "Something went wrong on my side. Please try again in a moment."
@@ -29,22 +28,6 @@ DEFERRED_CHANNEL_MESSAGE = 5  # the interaction callback type of a defer with "t
 async def count_rows(server: Server, model: type) -> int:
     async with server.bot.database.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
-
-
-async def feedback_of(server: Server, user_id: int) -> list[FeedbackRecord]:
-    async with server.bot.database.sessions() as session:
-        return await user_feedback(session, user_id)
-
-
-async def served(server: Server, message_id: int) -> list[ServedItem]:
-    async with server.bot.database.sessions() as session:
-        return await served_for_message(session, message_id)
-
-
-async def shown_position(server: Server, message_id: int) -> int | None:
-    async with server.bot.database.sessions() as session:
-        item = await shown_pick(session, message_id)
-    return item.position if item else None
 
 
 def raised(server: Server) -> list[BaseException]:
