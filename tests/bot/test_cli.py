@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from aiohttp import web
 
 from tests.cli import assert_one_line_error, earworm
 from tests.factories import KAGGLE_114K_HEADER, csv_text, kaggle_row, track_id, write_csv
+from tests.fakes.http import serving
 
 
 @pytest.fixture
@@ -143,21 +142,8 @@ def http_server() -> Iterator[str]:
     app = web.Application()
     app.router.add_get("/dataset.csv", dataset)
     app.router.add_get("/truncated.csv", truncated)
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
+    with serving(app) as url:
+        yield url
 
 
 def test_import_from_url(env: dict[str, str], http_server: str) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +13,7 @@ from aiohttp import web
 from tests.cli import clean_env, earworm
 from tests.conftest import SPOTIFY_CATALOG, require_shared
 from tests.factories import KAGGLE_114K_HEADER, csv_text, kaggle_row, track_id, write_csv
+from tests.fakes.http import serving
 
 # Famous songs the demo's members ask for by name, and a few more; each sounds different.
 SONGS = [
@@ -168,23 +167,10 @@ def catalog_server() -> Iterator[str]:
     async def dataset(_request: web.Request) -> web.Response:
         return web.Response(text=body, content_type="text/csv")
 
-    loop = asyncio.new_event_loop()
     app = web.Application()
     app.router.add_get("/dataset.csv", dataset)
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
+    with serving(app) as url:
+        yield url
 
 
 def test_the_configured_catalog_url_is_downloaded(
