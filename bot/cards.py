@@ -23,7 +23,7 @@ from bot.writer import FeedbackWriter
 from storage.database import Database
 from storage.dto import TrackDetails
 from storage.models import FeedbackKind, FeedbackSource, utcnow
-from storage.repositories.feedback import FeedbackEvent, remove_feedback
+from storage.repositories.feedback import FeedbackEvent, liked_on_message, remove_feedback
 from storage.repositories.served import ServedItem, mark_shown, record_served, served_for_message
 from storage.repositories.tracks import get_tracks, track_details
 
@@ -401,19 +401,24 @@ async def rate_shown(interaction: discord.Interaction, card: Card, kind: Feedbac
 
 
 async def show_next(interaction: discord.Interaction, card: Card) -> None:
-    """Skip the shown pick (for the presser) and show the following one in place."""
+    """Skip the shown pick (for the presser) and show the following one in place. Moving
+    on from a pick you liked or loved on this card is not a skip: nothing is recorded."""
     client = interaction.client
-    await save_feedback(
-        client,
-        FeedbackEvent(
-            user_id=interaction.user.id,
-            guild_id=interaction.guild_id,
-            track_id=card.current.track_id,
-            kind=FeedbackKind.SKIP,
-            source=FeedbackSource.BUTTON,
-            message_id=card.message_id,
-        ),
-    )
+    track_id = card.current.track_id
+    async with database_of(client).sessions() as session:
+        liked = await liked_on_message(session, interaction.user.id, card.message_id, track_id)
+    if not liked:
+        await save_feedback(
+            client,
+            FeedbackEvent(
+                user_id=interaction.user.id,
+                guild_id=interaction.guild_id,
+                track_id=track_id,
+                kind=FeedbackKind.SKIP,
+                source=FeedbackSource.BUTTON,
+                message_id=card.message_id,
+            ),
+        )
     following = card.shown + 1
     if following >= len(card.picks):
         await interaction.response.send_message(LAST_PICK, ephemeral=True)

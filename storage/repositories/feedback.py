@@ -253,6 +253,23 @@ def _key(user: int, message: int | None, track: str, kind: Any, source: Any) -> 
     return (user, message, track, FeedbackKind(kind), FeedbackSource(source))
 
 
+async def liked_on_message(
+    session: AsyncSession, user_id: int, message_id: int, track_id: str
+) -> bool:
+    """Whether the member liked or loved `track_id` on that message (reaction or button)."""
+    found = await session.scalar(
+        select(Feedback.id)
+        .where(
+            Feedback.user_id == user_id,
+            Feedback.message_id == message_id,
+            Feedback.track_id == track_id,
+            Feedback.kind.in_([FeedbackKind.LIKE, FeedbackKind.LOVE]),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def remove_feedback(
     session: AsyncSession,
     user_id: int,

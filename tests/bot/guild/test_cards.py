@@ -236,6 +236,15 @@ async def test_next_shows_the_following_pick_in_place(server: Server, card_comma
     assert (like.track_id, love.track_id) == (CRAZY, CRAZY)
 
 
+async def test_next_after_a_like_is_not_a_skip(server: Server, card_command: CardCommand):
+    card = await show(server, card_command, await picks_of(server, HALO, CRAZY, FORMATION))
+    await server.alice.react(card, "👍")  # alice likes Halo, then moves on
+    await server.alice.click(card, label="Next")
+    await server.alice.click(card, label="Next")  # Crazy in Love: not liked, so skipped
+    kinds = sorted((f.kind, f.track_id) for f in await feedback_of(server, server.alice.id))
+    assert kinds == sorted([(FeedbackKind.LIKE, HALO), (FeedbackKind.SKIP, CRAZY)])
+
+
 async def test_next_at_the_last_pick_says_so(server: Server, card_command: CardCommand):
     card = await show(server, card_command, await picks_of(server, HALO))
 
