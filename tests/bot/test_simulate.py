@@ -1,0 +1,81 @@
+"""`earworm simulate` as a user runs it: a real process on the real local playlists."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli import assert_one_line_error, clean_env, earworm
+from tests.conftest import SPOTIFY_CATALOG, require_shared
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+USERS, ROUNDS, PICKS, REVEALED = 4, 2, 5, 3
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return clean_env(tmp_path / "data")
+
+
+@pytest.mark.slow
+def test_a_small_run_reports_every_policy_and_stores_the_members_feedback(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    shared = require_shared(SPOTIFY_CATALOG).parent
+    env = {**env, "EARWORM_SHARED_DATA": str(shared)}
+    report, chart = tmp_path / "sim.json", tmp_path / "sim.png"
+    result = earworm(
+        "simulate",
+        *("--users", str(USERS), "--rounds", str(ROUNDS), "--seed", "0"),
+        *("--json", str(report), "--plot", str(chart)),
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    for policy in ("earworm", "random", "trending"):
+        assert any(line.startswith(policy) for line in result.stdout.splitlines())
+
+    data = json.loads(report.read_text())
+    rates = data["policies"]
+    assert set(rates) == {"earworm", "random", "trending"}
+    for series in rates.values():
+        assert len(series) == ROUNDS
+        assert all(isinstance(rate, float) and 0.0 <= rate <= 1.0 for rate in series)
+    assert chart.read_bytes().startswith(PNG_SIGNATURE)
+    assert len(data["training"]) == ROUNDS
+
+    # What the bot stored, read back from its database: the revealed likes through /like,
+    # one skip per ⏭️ Next pressed, and every 👍 the members gave on cards.
+    stored = data["stored_feedback"]
+    assert stored["earworm"]["like/command"] == USERS * REVEALED
+    assert stored["earworm"]["skip/button"] >= USERS * ROUNDS * PICKS - data["card_likes"]
+    assert stored["earworm"].get("like/button", 0) == data["card_likes"]
+    assert round(sum(rates["earworm"]) * USERS * PICKS) == data["card_likes"]
+    assert stored["trending"] == {}  # the trending-only members never react
+
+    # The same data directory, now holding the catalog: too many members for its playlists.
+    too_many = earworm("simulate", "--users", "100000", "--rounds", "1", env=env, timeout=120)
+    assert_one_line_error(too_many, "--users 100000 is more than the", "playlists")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--users", "0"), "--users must be 1 or more"),
+        (("--rounds", "0"), "--rounds must be 1 or more"),
+        (("--users", "-3"), "--users must be 1 or more"),
+    ],
+)
+def test_bad_counts_are_one_line_errors(
+    env: dict[str, str], args: tuple[str, ...], fragment: str
+) -> None:
+    assert_one_line_error(earworm("simulate", *args, env=env), fragment)
+
+
+def test_a_missing_dataset_is_a_one_line_error(env: dict[str, str], tmp_path: Path) -> None:
+    env = {**env, "EARWORM_SHARED_DATA": str(tmp_path / "nowhere")}
+    result = earworm("simulate", "--users", "2", "--rounds", "1", env=env)
+    assert_one_line_error(result, "the playlists are not at", "EARWORM_SHARED_DATA")
