@@ -34,7 +34,7 @@ from storage.repositories.snapshots import catalog_rows, feedback_rows
 from storage.repositories.tracks import track_details
 
 if TYPE_CHECKING:
-    from recommender.base import Recommendation, Recommender
+    from recommender.base import Recommendation
     from recommender.content import ContentSimilarity
     from recommender.data import Interactions, ItemCatalog
     from recommender.hybrid import Hybrid
@@ -64,11 +64,9 @@ class Serving:
     fingerprint: str
     catalog: ItemCatalog
     content: ContentSimilarity
-    collaborative: dict[str, Recommender]
-    versions: dict[str, int]
-    skipped: dict[str, str]
-    weights: dict[str, Any] | None
-    weights_from: str
+    # What serves from the registry (refreshes reuse it); its weights are None when the
+    # tuned ones did not fit the models serving and the defaults blend instead.
+    active: ActiveModels
     feedback: Interactions
     servers: list[str]
     hybrid: Hybrid
@@ -80,7 +78,7 @@ class Serving:
 
     @property
     def hybrid_label(self) -> str:
-        parts = [f"{kind} v{version}" for kind, version in sorted(self.versions.items())]
+        parts = [f"{kind} v{version}" for kind, version in sorted(self.active.versions.items())]
         return " + ".join(parts) if parts else "content + popularity"
 
 
@@ -135,23 +133,13 @@ class Engine:
                 if serving is None or self._stale:
                     self._stale = False
                     self._changed_users.clear()  # before reading: later changes count again
-                    serving = await self._build(registry=self._registry_of(serving))
+                    serving = await self._build(
+                        registry=serving.active if serving is not None else None
+                    )
                     self._serving = serving
         if serving is None:
             raise UserFacingError(EMPTY_CATALOG)
         return serving
-
-    @staticmethod
-    def _registry_of(serving: Serving | None) -> ActiveModels | None:
-        if serving is None:
-            return None
-        return ActiveModels(
-            serving.collaborative,
-            serving.versions,
-            serving.skipped,
-            serving.weights,
-            serving.weights_from,
-        )
 
     async def _build(self, registry: ActiveModels | None) -> Serving | None:
         """A new snapshot: the catalog and content model are reused while the catalog is
@@ -307,7 +295,8 @@ def _assemble(
     from recommender.trending import CatalogTrending, FeedbackTrending
 
     hybrid, weights_from = compose_hybrid(registry, content, feedback, catalog)
-    weights = registry.weights if weights_from == registry.weights_from else None
+    if weights_from != registry.weights_from:  # warned once; later refreshes use the defaults
+        registry = dataclasses.replace(registry, weights=None, weights_from=weights_from)
     catalog_chart = CatalogTrending().fit(feedback, catalog)
     feedback_chart = FeedbackTrending(half_life_days=TRENDING_HALF_LIFE_DAYS).fit(
         feedback, catalog, groups=servers, now=time.time()
@@ -316,11 +305,7 @@ def _assemble(
         fingerprint=fingerprint,
         catalog=catalog,
         content=content,
-        collaborative=dict(registry.components),
-        versions=dict(registry.versions),
-        skipped=dict(registry.skipped),
-        weights=weights,
-        weights_from=weights_from,
+        active=registry,
         feedback=feedback,
         servers=servers,
         hybrid=hybrid,
