@@ -27,18 +27,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import shutil
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.engine import make_url
 
 from bot.metrics import LoopLagProbe, Summary
+from bot.scratch import ensure_local_catalog
 from bot.settings import Settings
 
 EMOJI = ("👍", "❤️", "👎", "⏭️")
@@ -122,68 +119,41 @@ async def prepare(
     and train ALS on it; returns (tracks, feedback rows)."""
     from bot.composition import database_for
     from bot.training import TrainingError, train
-    from storage.catalog.importer import import_catalog
     from storage.models import FeedbackKind, FeedbackSource
     from storage.repositories.feedback import FeedbackEvent, count_feedback, record_feedback
     from storage.repositories.snapshots import catalog_rows
     from storage.repositories.tracks import catalog_stats
 
-    source = settings.shared_data_dir / "spotify_catalog"
-    async with database_for(settings) as database:
-        async with database.sessions() as session:
-            tracks = (await catalog_stats(session)).tracks
-        if tracks == 0:
-            if not source.is_dir():
-                raise ValueError(f"the local catalog is not at {source}; set EARWORM_SHARED_DATA")
-            say(f"importing {source} ...")
-            await import_catalog(database, [str(source)], download_dir=settings.data_dir / "dl")
-        async with database.sessions() as session:
-            tracks = (await catalog_stats(session)).tracks
+    await ensure_local_catalog(settings, say)
+    async with database_for(settings) as database, database.sessions() as session:
+        tracks = (await catalog_stats(session)).tracks
+        rows = await count_feedback(session)
+        if rows == 0:
+            say(f"recording {likes} likes for each of {members} members ...")
+            ids = (await catalog_rows(session)).ids
+            rng = random.Random(seed)
+            for member in range(members):
+                # Each member likes around one "home" region of the catalog (ids are
+                # sorted, so neighbours are unrelated tracks but stable across runs).
+                for track in rng.sample(ids, likes):
+                    await record_feedback(
+                        session,
+                        FeedbackEvent(
+                            user_id=FIRST_MEMBER + member,
+                            guild_id=None,
+                            track_id=track,
+                            kind=FeedbackKind.LIKE,
+                            source=FeedbackSource.COMMAND,
+                        ),
+                    )
+            await session.commit()
             rows = await count_feedback(session)
-            if rows == 0:
-                say(f"recording {likes} likes for each of {members} members ...")
-                ids = (await catalog_rows(session)).ids
-                rng = random.Random(seed)
-                for member in range(members):
-                    # Each member likes around one "home" region of the catalog (ids are
-                    # sorted, so neighbours are unrelated tracks but stable across runs).
-                    for track in rng.sample(ids, likes):
-                        await record_feedback(
-                            session,
-                            FeedbackEvent(
-                                user_id=FIRST_MEMBER + member,
-                                guild_id=None,
-                                track_id=track,
-                                kind=FeedbackKind.LIKE,
-                                source=FeedbackSource.COMMAND,
-                            ),
-                        )
-                await session.commit()
-                rows = await count_feedback(session)
     say("training ALS on that feedback ...")
     try:
         await train(settings, ["als"], seed=seed)
     except TrainingError as exc:
         say(f"ALS not trained ({exc}); /recommend serves content and popularity")
     return tracks, rows
-
-
-@contextlib.contextmanager
-def scratch_copy(settings: Settings) -> Iterator[Settings]:
-    """The settings with the database swapped for a temporary copy: each run starts from
-    the prepared database (reactions of an earlier run would be repeats, not new rows)."""
-    from storage.engine import is_sqlite
-
-    url = settings.resolved_database_url
-    if not is_sqlite(url):
-        raise ValueError(
-            "bot-bench works on a copy of an SQLite database; unset EARWORM_DATABASE_URL"
-        )
-    source = Path(make_url(url).database or "")
-    with tempfile.TemporaryDirectory() as folder:
-        copy = Path(folder) / "bench.db"
-        shutil.copyfile(source, copy)
-        yield settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{copy}"})
 
 
 # --- load ----------------------------------------------------------------------------------

@@ -17,26 +17,22 @@ Every round, through SimCord:
 - **random**: five uniformly random catalog tracks per member, judged the same way.
 
 The like-rate of a round is likes over picks shown. The run works on a scratch data
-directory holding a copy of the prepared database (`scratch_data_dir`), so repeated runs
+directory holding a copy of the prepared database (bot/scratch.py), so repeated runs
 start from the same state and never touch the configured one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-import shutil
-import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 import discord
-from sqlalchemy.engine import make_url
 
 from bot.demo import PLAYLISTS_FILE, Playlist, read_playlists
 from bot.settings import Settings
@@ -92,23 +88,6 @@ class SimulationReport:
 # --- setup ----------------------------------------------------------------------------------
 
 
-async def ensure_catalog(settings: Settings, say: Say) -> None:
-    """Import the local catalog into the configured database unless it holds tracks."""
-    from bot.composition import database_for
-    from storage.catalog.importer import import_catalog
-    from storage.repositories.tracks import catalog_stats
-
-    source = settings.shared_data_dir / "spotify_catalog"
-    async with database_for(settings) as database:
-        async with database.sessions() as session:
-            if (await catalog_stats(session)).tracks:
-                return
-        if not source.is_dir():
-            raise ValueError(f"the local catalog is not at {source}; set EARWORM_SHARED_DATA")
-        say(f"importing {source} ...")
-        await import_catalog(database, [str(source)], download_dir=settings.data_dir / "dl")
-
-
 def playlists_path(settings: Settings) -> Path:
     path = settings.shared_data_dir / PLAYLISTS_FILE
     if not path.is_file():
@@ -143,29 +122,6 @@ async def choose_tastes(
             f"{MIN_PLAYLIST_TRACKS} or more catalog tracks; use fewer users"
         )
     return random.Random(seed).sample(tastes, users)
-
-
-@contextlib.contextmanager
-def scratch_data_dir(settings: Settings) -> Iterator[Settings]:
-    """The settings with a temporary data directory holding a copy of the database: each
-    run starts from the prepared state, and its models never mix with the real ones. The
-    content model (a cache keyed by the catalog) is shared through a link."""
-    from storage.engine import is_sqlite
-
-    url = settings.resolved_database_url
-    if not is_sqlite(url):
-        raise ValueError(
-            "simulate works on a copy of an SQLite database; unset EARWORM_DATABASE_URL"
-        )
-    source = Path(make_url(url).database or "")
-    content = (settings.data_dir / "models" / "content").resolve()
-    content.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="earworm-sim-") as folder:
-        data_dir = Path(folder)
-        shutil.copyfile(source, data_dir / "earworm.db")
-        (data_dir / "models").mkdir()
-        (data_dir / "models" / "content").symlink_to(content, target_is_directory=True)
-        yield settings.model_copy(update={"data_dir": data_dir, "database_url": None})
 
 
 # --- the simulation -------------------------------------------------------------------------

@@ -92,8 +92,8 @@ def command(
         prepare,
         print_report,
         run_load,
-        scratch_copy,
     )
+    from bot.scratch import scratch_data_dir
     from bot.settings import Settings
 
     settings = settings_of(ctx)
@@ -124,7 +124,7 @@ def command(
         )
 
     try:
-        with scratch_copy(settings) as copy:
+        with scratch_data_dir(settings, "bot-bench") as copy:
             report = run(main(copy))
     except ValueError as exc:
         fail(str(exc))

@@ -44,16 +44,9 @@ def command(
 
     Uses the configured data directory (EARWORM_DATA_DIR) for the catalog, imported there
     once; every run works on a temporary copy of it."""
+    from bot.scratch import ensure_local_catalog, scratch_data_dir
     from bot.settings import Settings
-    from bot.simulate import (
-        SimulationReport,
-        ensure_catalog,
-        playlists_path,
-        plot,
-        print_table,
-        scratch_data_dir,
-        simulate,
-    )
+    from bot.simulate import SimulationReport, playlists_path, plot, print_table, simulate
 
     if users < 1:
         fail(f"--users must be 1 or more, not {users}")
@@ -69,8 +62,8 @@ def command(
 
     try:
         playlists_path(settings)
-        run(ensure_catalog(settings, say))
-        with scratch_data_dir(settings) as copy:
+        run(ensure_local_catalog(settings, say))
+        with scratch_data_dir(settings, "simulate") as copy:
             report = run(main(copy))
     except ValueError as exc:
         fail(str(exc))
