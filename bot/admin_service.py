@@ -1,35 +1,43 @@
-"""What the /admin commands do, without Discord: run training in a child process, gather the
+"""What the /admin commands do, without Discord: run trainings one at a time, gather the
 bot's status, roll a model back, and keep the daily training time.
 
-Training runs as `python -m bot train --model <kind> --json`, a child process with the bot's
-data directory and database, so minutes of fitting never touch the event loop and a crash in
-the models cannot take the bot down. One runs at a time; `earworm train` also holds a lock
-per data directory, so a run started from a shell is refused rather than doubled.
+A run (bot/learning.py) snapshots the feedback and trains in worker processes, so minutes of
+fitting never touch the event loop and a crash in the models cannot take the bot down. One
+runs at a time; the data directory's training lock also refuses a second run started from a
+shell (`earworm train`) rather than doubling it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import re
-import sys
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.errors import UserFacingError
+from bot.learning import (
+    CandidateResult,
+    Promoted,
+    RunOptions,
+    TrainingBusy,
+    feedback_through,
+    parse_kinds,
+    run_training,
+)
+from bot.learning import RunOutcome as TrainingOutcome
 from bot.settings import Settings
 from bot.training import KINDS
 from storage.database import Database
 from storage.dto import CatalogStats
 from storage.models import FeedbackKind
 from storage.repositories.bot_settings import get_setting, set_setting
+from storage.repositories.feedback import count_feedback_after
 from storage.repositories.registry import (
     ModelNotActivatableError,
     ModelRecord,
@@ -43,187 +51,130 @@ from storage.repositories.tracks import catalog_stats
 
 log = logging.getLogger(__name__)
 
-TRAIN_CHOICES = ("all", *KINDS)
 TRAINING_TIME_KEY = "training_time"
 DEFAULT_TRAINING_TIME = time(4, 0, tzinfo=UTC)
 MAX_LISTED_MODELS = 25
 # How much of a failure is shown: Discord embeds take 4096 characters, people read less.
-MAX_ERROR = 900
 _HH_MM = re.compile(r"(\d{1,2}):(\d{2})")
 
 
-# --- running `earworm train` -------------------------------------------------------------
+# --- running a training ----------------------------------------------------------------
 
 
-class TrainingAlreadyRunning(Exception):
-    def __init__(self, running: RunningTraining) -> None:
-        super().__init__(f"a {running.model} training started at {running.started_at} is running")
-        self.running = running
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunningTraining:
-    model: str
-    started_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class TrainedVersion:
-    """One model a run registered as active, with its validation figures."""
-
-    kind: str
-    version: int
-    training_rows: int | None
-    metrics: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingOutcome:
-    """How a run ended: the versions it made active, or the reason it failed (one line,
-    e.g. `earworm train`'s refusal when there is too little feedback). `warning` says what
-    went wrong after a successful run (the bot could not load the new models)."""
+    """The run in progress: what it trains, since when, and its latest step."""
 
     model: str
     started_at: datetime
-    finished_at: datetime
-    trained: tuple[TrainedVersion, ...] = ()
-    error: str | None = None
-    warning: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
+    progress: str = "starting"
+    steps: int = 0  # progress lines so far
+    pid: int | None = None  # the worker process now running
 
 
-def train_command(model: str) -> list[str]:
-    return [sys.executable, "-m", "bot", "train", "--model", model, "--json", "--no-progress"]
+@dataclass(frozen=True, slots=True)
+class SkippedRun:
+    """The nightly run found too little new feedback to be worth training."""
 
-
-def train_environment(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of the bot with its data directory and database spelled out, so the
-    child trains on exactly the database the bot serves from (also when the bot's settings
-    came from arguments rather than the environment)."""
-    env = dict(os.environ if base is None else base)
-    env["EARWORM_DATA_DIR"] = str(settings.data_dir.resolve())
-    env["EARWORM_DATABASE_URL"] = settings.resolved_database_url
-    env["EARWORM_LOG_LEVEL"] = settings.log_level
-    return env
-
-
-def failure_line(stderr: str, returncode: int) -> str:
-    """Why `earworm train` failed: its `error:` line, else the last thing it printed."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if line.startswith("error:"):
-            return _shorten(line.removeprefix("error:").strip())
-    if lines:
-        return _shorten(f"training stopped with exit status {returncode}: {lines[-1]}")
-    return f"training stopped with exit status {returncode}"
-
-
-def parse_trained(stdout: str) -> tuple[TrainedVersion, ...]:
-    """The models `earworm train --json` registered."""
-    return tuple(
-        TrainedVersion(
-            kind=str(item["kind"]),
-            version=int(item["version"]),
-            training_rows=item.get("training_rows"),
-            metrics=item.get("metrics") or {},
-        )
-        for item in json.loads(stdout)
-    )
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
-
-
-async def run_training(settings: Settings, model: str) -> TrainingOutcome:
-    """Run `earworm train --model <model>` and wait for it; never raises for a failed run.
-
-    Cancelling (the bot shutting down) kills the child: `earworm train` registers nothing
-    until every model is saved, so a killed run leaves the registry as it was."""
-    if model not in TRAIN_CHOICES:
-        raise ValueError(f"unknown model {model!r}; choose from {', '.join(TRAIN_CHOICES)}")
-    started = datetime.now(UTC)
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *train_command(model),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=train_environment(settings),
-        )
-    except OSError as exc:
-        return TrainingOutcome(model, started, datetime.now(UTC), error=f"cannot start: {exc}")
-    try:
-        stdout, stderr = await process.communicate()
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await asyncio.shield(process.wait())
-        raise
-    finished = datetime.now(UTC)
-    assert process.returncode is not None
-    if process.returncode != 0:
-        error = failure_line(stderr.decode(errors="replace"), process.returncode)
-        return TrainingOutcome(model, started, finished, error=error)
-    try:
-        trained = parse_trained(stdout.decode(errors="replace"))
-    except (ValueError, KeyError, TypeError) as exc:
-        error = f"training finished but its summary was unreadable: {exc}"
-        return TrainingOutcome(model, started, finished, error=_shorten(error))
-    return TrainingOutcome(model, started, finished, trained=trained)
-
-
-AfterSuccess = Callable[[TrainingOutcome], Awaitable[None]]
+    at: datetime
+    new_rows: int
+    needed: int
 
 
 @dataclass(eq=False)
 class TrainingRunner:
-    """Runs one training at a time in the background; `start` refuses a second one.
+    """Runs one training at a time in the background (bot/learning.py does the run).
 
-    `after_success` runs once a run registered its models (the bot reloads its engine
-    there); if it fails, the outcome keeps the success and says so in `warning`."""
+    `start` while a run is going returns that run's task: a second request joins it.
+    `after_promotion` runs once a run promoted models (the bot swaps its engine there)."""
 
     settings: Settings
-    after_success: AfterSuccess | None = None
+    database: Database
+    after_promotion: Promoted | None = None
     current: RunningTraining | None = field(default=None, init=False)
     last: TrainingOutcome | None = field(default=None, init=False)
+    last_skip: SkippedRun | None = field(default=None, init=False)
     _task: asyncio.Task[TrainingOutcome] | None = field(default=None, init=False, repr=False)
 
-    def start(self, model: str) -> asyncio.Task[TrainingOutcome]:
-        """Start a run now; TrainingAlreadyRunning while one runs. Await the task (shielded:
-        an impatient caller must not cancel the training) for its outcome."""
-        if self.current is not None:
-            raise TrainingAlreadyRunning(self.current)
-        if model not in TRAIN_CHOICES:
-            raise ValueError(f"unknown model {model!r}; choose from {', '.join(TRAIN_CHOICES)}")
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self, model: str | Sequence[str] = "all") -> asyncio.Task[TrainingOutcome]:
+        """Start a run now, or join the one running. Await the task (shielded: an impatient
+        caller must not cancel the training) for its outcome. ValueError for unknown kinds."""
+        if self._task is not None and not self._task.done():
+            return self._task
+        kinds = parse_kinds(model)
+        label = "all" if kinds == KINDS else "+".join(kinds)
         # Set before anything awaits: two commands in the same moment cannot both start.
-        self.current = RunningTraining(model, datetime.now(UTC))
-        self._task = asyncio.create_task(self._run(model), name=f"earworm train {model}")
+        self.current = RunningTraining(label, datetime.now(UTC))
+        self._task = asyncio.create_task(self._run(kinds), name=f"earworm training {label}")
         return self._task
 
-    async def _run(self, model: str) -> TrainingOutcome:
+    def _progress(self, step: str) -> None:
+        if self.current is not None:
+            self.current.progress = step
+            self.current.steps += 1
+
+    def _started(self, pid: int) -> None:
+        if self.current is not None:
+            self.current.pid = pid
+
+    async def _run(self, kinds: tuple[str, ...]) -> TrainingOutcome:
+        began = datetime.now(UTC)
+        options = RunOptions(
+            tolerance=self.settings.promotion_tolerance,
+            keep_versions=self.settings.keep_model_versions,
+        )
         try:
-            outcome = await run_training(self.settings, model)
-            if outcome.ok and self.after_success is not None:
-                try:
-                    await self.after_success(outcome)
-                except Exception as exc:
-                    log.exception("trained %s, but loading the new models failed", model)
-                    outcome = replace(outcome, warning=f"the bot could not load them yet: {exc}")
-            if outcome.ok:
-                log.info("training %s finished: %s", model, describe_trained(outcome.trained))
-            else:
-                log.warning("training %s failed: %s", model, outcome.error)
-            self.last = outcome
-            return outcome
+            outcome = await run_training(
+                self.settings,
+                self.database,
+                kinds,
+                options,
+                progress=self._progress,
+                started=self._started,
+                on_promoted=self.after_promotion,
+            )
+        except TrainingBusy as exc:
+            outcome = TrainingOutcome(kinds, began, datetime.now(UTC), error=str(exc))
+        except Exception as exc:  # a bug must not leave the runner stuck or the bot down
+            log.exception("training %s crashed", "+".join(kinds))
+            outcome = TrainingOutcome(
+                kinds, began, datetime.now(UTC), error=f"training crashed: {exc}"
+            )
         finally:
             self.current = None
+        if outcome.ok:
+            log.info("training %s finished: %s", outcome.label, describe_results(outcome.results))
+        else:
+            log.warning("training %s failed: %s", outcome.label, outcome.error)
+        self.last = outcome
+        return outcome
+
+    async def new_feedback_rows(self) -> int:
+        """Feedback rows that arrived since the last finished run's snapshot."""
+        through = await feedback_through(self.database)
+        async with self.database.sessions() as session:
+            return await count_feedback_after(session, through)
+
+    async def run_if_due(self) -> TrainingOutcome | SkippedRun | None:
+        """The nightly run: trains everything unless a run is going (None) or fewer than
+        `training_min_new_rows` feedback rows arrived since the last run (SkippedRun)."""
+        if self.running:
+            log.info("nightly training skipped: a training is already running")
+            return None
+        new_rows = await self.new_feedback_rows()
+        needed = self.settings.training_min_new_rows
+        if new_rows < needed:
+            self.last_skip = SkippedRun(datetime.now(UTC), new_rows, needed)
+            log.info("nightly training skipped: %d new feedback rows, %d needed", new_rows, needed)
+            return self.last_skip
+        return await asyncio.shield(self.start(self.settings.nightly_models))
 
     async def close(self) -> None:
-        """Stop a running training (its child process is killed)."""
+        """Stop a running training (its worker process is killed, its models marked failed)."""
         task = self._task
         if task is not None and not task.done():
             task.cancel()
@@ -244,12 +195,11 @@ def metric_text(metrics: Mapping[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def describe_trained(trained: Sequence[TrainedVersion]) -> str:
-    parts = []
-    for item in trained:
-        figures = metric_text(item.metrics)
-        parts.append(f"{item.kind} v{item.version}" + (f" ({figures})" if figures else ""))
-    return ", ".join(parts) or "nothing"
+def describe_results(results: Sequence[CandidateResult]) -> str:
+    return (
+        ", ".join(f"{r.kind} v{r.version} {r.status.value} ({r.reason})" for r in results)
+        or "nothing"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +216,7 @@ class AdminStatus:
     active: dict[str, ModelRecord | None]  # every kind the bot trains
     last_model: ModelRecord | None  # the newest registry record
     last_outcome: TrainingOutcome | None  # the newest run this bot started
+    last_skip: SkippedRun | None  # the newest nightly run skipped for want of feedback
     training_time: time
     next_run: datetime
     running: RunningTraining | None
@@ -304,10 +255,18 @@ async def gather_status(
         active=active,
         last_model=newest[0] if newest else None,
         last_outcome=runner.last,
+        last_skip=runner.last_skip,
         training_time=training_time,
         next_run=next_run,
         running=runner.current,
     )
+
+
+async def active_signature(database: Database) -> tuple[tuple[str, int], ...]:
+    """Which version of each kind is active: what the engine must serve."""
+    async with database.sessions() as session:
+        records = [await active_model(session, kind) for kind in KINDS]
+    return tuple((r.kind, r.version) for r in records if r is not None)
 
 
 async def registered_models(database: Database, kind: str | None) -> list[ModelRecord]:

@@ -18,7 +18,7 @@ ALS trained on it so `/recommend` serves the full hybrid. Then:
 
 SimCord settles after each member action by default; to put many interactions in flight at
 once the benchmark suspends that settling while it emits a wave and settles once after
-(`_in_flight_together`). That reaches into SimCord's private `_settle_internal`; the
+(`in_flight_together`). That reaches into SimCord's private `_settle_internal`; the
 benchmark is the only place that does.
 """
 
@@ -118,7 +118,7 @@ async def prepare(
     """Import the local catalog (once), give the members a seeded history of likes (once)
     and train ALS on it; returns (tracks, feedback rows)."""
     from bot.composition import database_for
-    from bot.training import TrainingError, train
+    from bot.learning import RunOptions, TrainingBusy, run_training
     from storage.models import FeedbackKind, FeedbackSource
     from storage.repositories.feedback import FeedbackEvent, count_feedback, record_feedback
     from storage.repositories.snapshots import catalog_rows
@@ -148,11 +148,15 @@ async def prepare(
                     )
             await session.commit()
             rows = await count_feedback(session)
-    say("training ALS on that feedback ...")
-    try:
-        await train(settings, ["als"], seed=seed)
-    except TrainingError as exc:
-        say(f"ALS not trained ({exc}); /recommend serves content and popularity")
+        say("training ALS on that feedback ...")
+        try:
+            outcome = await run_training(settings, database, "als", RunOptions(seed=seed))
+        except TrainingBusy as exc:
+            outcome = None
+            say(f"ALS not trained ({exc})")
+        if outcome is not None and not outcome.promoted:
+            why = outcome.error or "; ".join(r.reason for r in outcome.results)
+            say(f"ALS not promoted ({why}); /recommend serves what is active")
     return tracks, rows
 
 
@@ -160,7 +164,7 @@ async def prepare(
 
 
 @contextlib.asynccontextmanager
-async def _in_flight_together(env: Any) -> AsyncIterator[None]:
+async def in_flight_together(env: Any) -> AsyncIterator[None]:
     """Emit several member actions without SimCord settling after each (see the module
     docstring), then settle once: all of them are handled concurrently by the bot."""
     original = env._settle_internal
@@ -241,7 +245,7 @@ async def run_load(
         probe.start()
         try:
             say(f"{rate:g} interactions/s from {members} members for {duration:g} s ...")
-            async with _in_flight_together(env):
+            async with in_flight_together(env):
                 # Open loop: arrivals at seeded exponential gaps, whatever the bot is doing.
                 started = time.perf_counter()
                 due = 0.0
@@ -252,7 +256,7 @@ async def run_load(
             report.paced = _phase(bot, probe)
             for round_ in range(rounds):
                 say(f"burst {round_ + 1}/{rounds}: all {members} members at once ...")
-                async with _in_flight_together(env):
+                async with in_flight_together(env):
                     for actor in actors:
                         await act(actor)
             report.burst = _phase(bot, probe)
@@ -264,7 +268,7 @@ async def run_load(
         events = _reaction_events(rng, actors, cards, reactions)
         started = time.perf_counter()
         for start in range(0, len(events), reaction_wave):
-            async with _in_flight_together(env):
+            async with in_flight_together(env):
                 for actor, message, emoji in events[start : start + reaction_wave]:
                     await actor.react(message, emoji)
         report.reaction_seconds = time.perf_counter() - started

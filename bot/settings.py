@@ -47,6 +47,27 @@ class Settings(BaseSettings):
     # Seconds a card waits for Spotify before it shows without album art.
     spotify_timeout: float = Field(default=3.0, gt=0, le=30, validation_alias="SPOTIFY_TIMEOUT")
 
+    # The learning loop (bot/learning.py): a candidate is promoted unless its NDCG@10 on the
+    # newest feedback is worse than the active model's by more than this fraction.
+    promotion_tolerance: float = Field(
+        default=0.1, ge=0, lt=1, validation_alias="EARWORM_PROMOTION_TOLERANCE"
+    )
+    # Model versions per kind that keep their files (rollback targets); older ones lose them.
+    keep_model_versions: int = Field(
+        default=5, ge=1, le=1000, validation_alias="EARWORM_KEEP_MODEL_VERSIONS"
+    )
+    # The nightly run is skipped when fewer feedback rows than this arrived since the last one.
+    training_min_new_rows: int = Field(
+        default=100, ge=0, validation_alias="EARWORM_TRAINING_MIN_NEW_ROWS"
+    )
+    # What the nightly run trains: "all", or some of als, ncf, hybrid ("als,hybrid").
+    nightly_models: str = Field(default="all", validation_alias="EARWORM_NIGHTLY_MODELS")
+    # How often the bot checks the registry for models promoted or rolled back elsewhere
+    # (e.g. `earworm train` or `earworm models rollback` from a shell), in seconds.
+    registry_poll_seconds: float = Field(
+        default=30.0, ge=1, le=3600, validation_alias="EARWORM_REGISTRY_POLL_SECONDS"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
@@ -59,6 +80,17 @@ class Settings(BaseSettings):
                 "or postgresql+asyncpg://user@host/db"
             )
         return value
+
+    @field_validator("nightly_models")
+    @classmethod
+    def _known_models(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        known = ("all", "als", "ncf", "hybrid")
+        if not names or any(name not in known for name in names) or (
+            "all" in names and len(names) > 1
+        ):
+            raise ValueError("expected all, or a comma-separated list of als, ncf and hybrid")
+        return ",".join(names)
 
     @field_validator("log_level")
     @classmethod

@@ -1,58 +1,36 @@
-"""Train the collaborative models on the bot's feedback, measure them, and register them.
+"""What a training run does with the feedback, in pure functions: check there is enough
+to learn from, validate a model kind, fit it, and describe what it learned.
 
-For each model kind asked for:
+The run itself (a snapshot, a worker process, promotion) is in bot/learning.py and
+bot/training_worker.py. Models are measured with the evaluation harness (`evaluate_model`:
+HR@10, NDCG@10, ... over a full ranking of every track with feedback, the member's own
+tracks excluded, pessimistic ties).
 
-1. Validation, honestly: one liked track held out per member with at least two
-   (`leave_one_out` with the seed), a fresh model fitted on the rest (it tunes itself on a
-   split of those rows only) and scored by the evaluation harness (`evaluate_model`: HR@10,
-   NDCG@10, ... over a full ranking of every track with feedback, the member's own tracks
-   excluded, pessimistic ties).
-2. The model that will serve: fitted again on all the feedback.
-
-Only when every kind asked for has trained are the artifacts written, to
-`<data dir>/models/<kind>/v<version>` (atomically, by `recommender.artifacts`), and then
-registered as active in one transaction. If anything fails, nothing is registered and the
-directories written by this run are removed. One training runs at a time per data
-directory (a lock file), so two runs never pick the same version directory.
-
-Too little feedback to validate is refused, not trained unmeasured: with fewer than
+Too little feedback is refused, not trained unmeasured: with fewer than
 `MIN_VALIDATION_MEMBERS` members who liked `MIN_LIKES_PER_MEMBER` or more tracks there is no
 held-out like to check a model against, and a collaborative model from a handful of likes is
-no better than the trending and sounds-like recommendations the bot serves without one. An
-active model whose quality nobody measured would also replace one that was measured.
-
-Nothing here imports click: the CLI (`bot/commands/train.py`) and, later, the nightly job
-call `train`.
+no better than the trending and sounds-like recommendations the bot serves without one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import math
-import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bot.catalog import interactions as feedback_interactions
-from bot.catalog import item_catalog
-from bot.composition import database_for
 from bot.settings import Settings
 from recommender.base import Recommender
 from recommender.data import Interactions, ItemCatalog
 from recommender.evaluation.models import ModelUnavailable, build_model
 from recommender.evaluation.runner import EvaluationData, evaluate_model
 from recommender.evaluation.splits import leave_one_out
-from storage.models import ModelStatus
-from storage.repositories.registry import ModelRecord, next_version, register_model
-from storage.repositories.snapshots import catalog_rows, feedback_rows
 
 # The collaborative models the bot serves, and the hybrid whose blend weights are tuned
 # over them (and content and popularity) on a validation split of the same feedback.
@@ -86,41 +64,6 @@ class FeedbackSummary:
     tracks: int
     positive_rows: int
     validatable_members: int  # members with MIN_LIKES_PER_MEMBER or more liked tracks
-
-
-@dataclass
-class TrainedModel:
-    """A model fitted on all the feedback, with its validation figures; not yet saved."""
-
-    kind: str
-    model: Recommender
-    metrics: dict[str, Any]
-    training_rows: int
-    trained_at: datetime
-    version: int | None = None
-    artifact: Path | None = None
-    record: ModelRecord | None = field(default=None, repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "version": self.version,
-            "status": self.record.status.value if self.record else None,
-            "trained_at": self.trained_at.isoformat(),
-            "training_rows": self.training_rows,
-            "artifact_path": str(self.artifact) if self.artifact else None,
-            "metrics": self.metrics,
-        }
-
-
-# --- reading and checking the feedback ---------------------------------------------------
-
-
-async def load_training_data(settings: Settings) -> TrainingData:
-    async with database_for(settings) as database, database.sessions() as session:
-        catalog = await catalog_rows(session)
-        feedback = await feedback_rows(session)
-    return TrainingData(catalog=item_catalog(catalog), interactions=feedback_interactions(feedback))
 
 
 def summarise_feedback(interactions: Interactions) -> FeedbackSummary:
@@ -169,13 +112,13 @@ def check_trainable(summary: FeedbackSummary) -> None:
 # --- fitting -----------------------------------------------------------------------------
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """`value` with NaN and infinities as None and numpy scalars as Python numbers: the
     registry stores strict JSON."""
     if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        return {str(key): json_safe(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -252,22 +195,14 @@ def validate(kind: str, data: TrainingData, seed: int) -> dict[str, Any]:
     }
 
 
-def fit_model(
-    kind: str, data: TrainingData, seed: int, progress: Progress = lambda _: None
-) -> TrainedModel:
-    """Validate a `kind` model, then fit the one that will serve on all the feedback."""
-    progress(f"{kind}: validating (leave-one-out, seed {seed})")
-    validation = validate(kind, data, seed)
-    progress(f"{kind}: fitting on all {len(data.interactions):,} feedback rows")
-    model = new_model(kind, seed)
-    started = time.perf_counter()
-    model.fit(data.interactions, data.catalog)
-    fit_seconds = time.perf_counter() - started
+def fit_details(
+    model: Recommender, data: TrainingData, seed: int, seconds: float
+) -> dict[str, Any]:
+    """What a model fitted on all the feedback records beside its validation figures."""
     params, _ = model.state()
-    metrics = {
-        **validation,
+    details: dict[str, Any] = {
         "seed": seed,
-        "fit_seconds": round(fit_seconds, 3),
+        "fit_seconds": round(seconds, 3),
         "members": len(data.interactions.user_vocab),
         "tracks": len(data.interactions.item_vocab),
         "hyperparameters": hyperparameters(params),
@@ -275,29 +210,8 @@ def fit_model(
         "params": params,  # everything the model saved, the tuning table included
     }
     if "weights" in params:  # the hybrid's blend, which serving reads from the registry
-        metrics["weights"] = params["weights"]
-    return TrainedModel(
-        kind=kind,
-        model=model,
-        metrics=_json_safe(metrics),
-        training_rows=len(data.interactions),
-        trained_at=datetime.now(UTC),
-    )
-
-
-def fit_models(
-    kinds: Sequence[str], data: TrainingData, seed: int, progress: Progress = lambda _: None
-) -> list[TrainedModel]:
-    """Check the feedback, then validate and fit every kind; nothing is written."""
-    unknown = [kind for kind in kinds if kind not in KINDS]
-    if unknown or not kinds:
-        raise TrainingError(
-            f"unknown model {unknown[0] if unknown else ''!r}; choose from {', '.join(KINDS)}"
-        )
-    check_trainable(summarise_feedback(data.interactions))
-    for kind in kinds:
-        new_model(kind, seed)  # fail on missing model code before spending minutes on another
-    return [fit_model(kind, data, seed, progress) for kind in kinds]
+        details["weights"] = params["weights"]
+    return details
 
 
 # --- saving and registering --------------------------------------------------------------
@@ -327,65 +241,3 @@ def training_lock(settings: Settings) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-async def save_and_register(settings: Settings, trained: Sequence[TrainedModel]) -> None:
-    """Write each artifact, then register them all as active in one transaction; on any
-    failure nothing is registered and the directories written here are removed."""
-    written: list[Path] = []
-    try:
-        async with database_for(settings) as database:
-            async with database.sessions() as session:
-                for item in trained:
-                    item.version = await next_version(session, item.kind)
-            for item in trained:
-                assert item.version is not None
-                item.artifact = artifact_dir(settings, item.kind, item.version)
-                if item.artifact.exists():
-                    # Left by a run killed between writing and registering: never served.
-                    shutil.rmtree(item.artifact)
-                item.model.save(item.artifact)
-                written.append(item.artifact)
-            async with database.sessions() as session:
-                for item in trained:
-                    item.record = await register_model(
-                        session,
-                        item.kind,
-                        status=ModelStatus.ACTIVE,
-                        trained_at=item.trained_at,
-                        training_rows=item.training_rows,
-                        metrics=item.metrics,
-                        artifact_path=str(item.artifact),
-                    )
-                    if item.record.version != item.version:
-                        raise TrainingError(
-                            f"{item.kind} version {item.version} was taken while training; "
-                            "train again"
-                        )
-                await session.commit()
-    except BaseException:
-        for path in written:
-            shutil.rmtree(path, ignore_errors=True)
-        raise
-
-
-async def train(
-    settings: Settings,
-    kinds: Sequence[str],
-    *,
-    seed: int = 0,
-    progress: Progress = lambda _: None,
-) -> list[TrainedModel]:
-    """Read the feedback, fit and validate each kind, then save and register them all.
-
-    The fitting runs in a worker thread, so an event loop that calls this keeps serving."""
-    with training_lock(settings):
-        progress("reading the catalog and feedback")
-        data = await load_training_data(settings)
-        trained = await asyncio.to_thread(fit_models, kinds, data, seed, progress)
-        progress("saving and registering")
-        try:
-            await save_and_register(settings, trained)
-        except OSError as exc:
-            raise TrainingError(f"cannot write the model artifacts: {exc}") from None
-    return trained

@@ -19,6 +19,8 @@ from discord.utils import format_dt
 
 from bot import admin_service as service
 from bot.errors import UserFacingError
+from bot.learning import recover_interrupted
+from storage.models import ModelStatus
 
 if TYPE_CHECKING:
     from bot.app import EarwormBot
@@ -48,16 +50,24 @@ class Admin(commands.Cog):
 
     def __init__(self, bot: EarwormBot) -> None:
         self.bot = bot
-        self.runner = service.TrainingRunner(bot.settings, after_success=self._reload_engine)
+        self.runner = service.TrainingRunner(
+            bot.settings, bot.database, after_promotion=self._reload_engine
+        )
         self.training_time = service.DEFAULT_TRAINING_TIME
+        self._registry_seen: tuple[tuple[str, int], ...] | None = None
 
     async def cog_load(self) -> None:
+        await recover_interrupted(self.bot.settings, self.bot.database)
         self.training_time = await service.load_training_time(self.bot.database)
         self.daily_training.change_interval(time=self.training_time)
         self.daily_training.start()
+        self._registry_seen = await service.active_signature(self.bot.database)
+        self.registry_watch.change_interval(seconds=self.bot.settings.registry_poll_seconds)
+        self.registry_watch.start()
 
     async def cog_unload(self) -> None:
         self.daily_training.cancel()
+        self.registry_watch.cancel()
         await self.runner.close()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
@@ -72,16 +82,23 @@ class Admin(commands.Cog):
 
     @tasks.loop(time=service.DEFAULT_TRAINING_TIME)
     async def daily_training(self) -> None:
-        """What /admin retrain all does, every day at the scheduled time (UTC)."""
+        """What /admin retrain all does, every day at the scheduled time (UTC), unless too
+        little feedback arrived since the last run (the runner logs the outcome)."""
         try:
-            run = self.runner.start("all")
-        except service.TrainingAlreadyRunning:
-            log.info("daily training skipped: a training is already running")
-            return
-        try:
-            await asyncio.shield(run)  # the runner logs the outcome
+            await self.runner.run_if_due()
         except Exception:  # a bug must not end the daily schedule
             log.exception("the daily training failed")
+
+    @tasks.loop(seconds=30)
+    async def registry_watch(self) -> None:
+        """Swap in models promoted or rolled back by another process (`earworm train`,
+        `earworm models rollback`): the registry is the truth, the engine follows it."""
+        try:
+            if await service.active_signature(self.bot.database) != self._registry_seen:
+                log.info("the active models changed in the registry: reloading")
+                await self._reload_engine()
+        except Exception:
+            log.exception("could not follow the model registry")
 
     def _retime(self, at: time) -> None:
         self.daily_training.change_interval(time=at)
@@ -94,9 +111,13 @@ class Admin(commands.Cog):
             self.daily_training.restart()
 
     async def _reload_engine(self, _outcome: service.TrainingOutcome | None = None) -> None:
+        """Swap the engine to the registry's active models (requests in flight finish on
+        the old ones)."""
+        seen = await service.active_signature(self.bot.database)
         engine = getattr(self.bot, "engine", None)
         if engine is not None:
             await engine.reload()
+        self._registry_seen = seen
 
     # --- commands --------------------------------------------------------------------------
 
@@ -115,18 +136,17 @@ class Admin(commands.Cog):
     @admin.command(name="retrain", description="Train the models on all feedback now")
     @app_commands.describe(model="Which model to train (default: all of them)")
     async def retrain(self, interaction: discord.Interaction, model: TrainChoice = "all") -> None:
-        try:
-            run = self.runner.start(model)
-        except service.TrainingAlreadyRunning as busy:
-            raise UserFacingError(
-                f"A training ({busy.running.model}) is already running, started "
-                f"{format_dt(busy.running.started_at, 'R')}. Check `/admin status` and try "
-                "again when it has finished."
-            ) from None
-        await interaction.response.send_message(
-            f"Training started ({model})… I'll post the result here when it's done.",
-            ephemeral=True,
-        )
+        running = self.runner.current
+        run = self.runner.start(model)  # joins the run in progress, if any
+        if running is not None:
+            message = (
+                f"A training ({running.model}) is already running, started "
+                f"{format_dt(running.started_at, 'R')}: now {running.progress}. "
+                "I'll post its result here when it's done."
+            )
+        else:
+            message = f"Training started ({model})… I'll post the result here when it's done."
+        await interaction.response.send_message(message, ephemeral=True)
         outcome = await asyncio.shield(run)  # a cancelled command must not cancel training
         try:
             await interaction.followup.send(embed=outcome_embed(outcome), ephemeral=True)
@@ -235,6 +255,8 @@ def model_line(record: ModelRecord) -> str:
     figures = service.metric_text(record.metrics)
     if figures:
         parts.append(figures)
+    if record.note and record.status in (ModelStatus.REJECTED, ModelStatus.FAILED):
+        parts.append(record.note[:120])
     return " · ".join(parts)
 
 
@@ -272,7 +294,10 @@ def status_embed(status: service.AdminStatus) -> discord.Embed:
     running = status.running
     embed.add_field(
         name="Training now",
-        value=f"yes: {running.model}, started {format_dt(running.started_at, 'R')}"
+        value=(
+            f"yes: {running.model}, started {format_dt(running.started_at, 'R')}\n"
+            f"step {running.steps + 1}: {running.progress}"
+        )
         if running
         else "no",
         inline=False,
@@ -288,34 +313,49 @@ def _last_training(status: service.AdminStatus) -> str:
         else "never: run `/admin retrain` once members have given feedback"
     )
     outcome = status.last_outcome
-    if outcome is not None and not outcome.ok:
-        text += f"\nLatest run from here failed {format_dt(outcome.finished_at, 'R')}: "
-        text += (outcome.error or "")[:700]
-    return text
+    if outcome is not None:
+        when = format_dt(outcome.finished_at, "R")
+        if outcome.ok:
+            text += f"\nLatest run from here ({outcome.label}) finished {when}: "
+            text += service.describe_results(outcome.results)[:600]
+        else:
+            text += f"\nLatest run from here ({outcome.label}) **failed** {when}: "
+            text += (outcome.error or "")[:600]
+    skip = status.last_skip
+    if skip is not None and (outcome is None or skip.at > outcome.finished_at):
+        text += (
+            f"\nNightly run skipped {format_dt(skip.at, 'R')}: {skip.new_rows:,} new feedback "
+            f"rows, {skip.needed:,} needed"
+        )
+    return text[:1024]
+
+
+STATUS_WORDS = {
+    ModelStatus.ACTIVE: "promoted: serves now",
+    ModelStatus.REJECTED: "rejected: the active one stays",
+    ModelStatus.FAILED: "failed",
+}
 
 
 def outcome_embed(outcome: service.TrainingOutcome) -> discord.Embed:
     if not outcome.ok:
         return discord.Embed(
-            title=f"Training ({outcome.model}) failed",
+            title=f"Training ({outcome.label}) failed",
             description=f"{outcome.error}\nThe models that were active still serve.",
             colour=FAILED_COLOUR,
         )
     lines = []
-    for item in outcome.trained:
-        figures = service.metric_text(item.metrics)
-        rows = f"{item.training_rows:,} feedback rows" if item.training_rows is not None else ""
-        details = " · ".join(part for part in (figures, rows) if part)
-        lines.append(
-            f"`{item.kind} v{item.version}` now active" + (f" · {details}" if details else "")
-        )
+    for item in outcome.results:
+        rows = f" · {item.training_rows:,} feedback rows" if item.training_rows else ""
+        words = STATUS_WORDS.get(item.status, item.status.value)
+        lines.append(f"`{item.kind} v{item.version}` {words}{rows}\n↳ {item.reason[:300]}")
     if outcome.warning:
-        lines.append(f"⚠️ Trained, but {outcome.warning}")
+        lines.append(f"⚠️ {outcome.warning}")
     seconds = (outcome.finished_at - outcome.started_at).total_seconds()
     embed = discord.Embed(
-        title=f"Training ({outcome.model}) finished",
-        description="\n".join(lines),
-        colour=OK_COLOUR,
+        title=f"Training ({outcome.label}) finished",
+        description="\n".join(lines)[:4096],
+        colour=OK_COLOUR if outcome.promoted else INFO_COLOUR,
     )
     embed.set_footer(text=f"took {seconds:.0f} s")
     return embed

@@ -1,4 +1,4 @@
-"""Train/test splits for offline evaluation: leave-one-out and per-user holdout.
+"""Train/test splits for offline evaluation: leave-one-out, per-user holdout and a time cutoff.
 
 Splits work on distinct (user, item) pairs, not rows: every row of a held-out pair leaves
 train, so a repeated play of the test item can never leak into training. Only pairs whose
@@ -218,3 +218,33 @@ class SplitProtocol:
         if self.sampled_negatives is None:
             return None
         return sample_negatives(split, self.sampled_negatives, seed=seed)
+
+
+def newer_than(interactions: Interactions, newer: npt.NDArray[np.bool_]) -> Split:
+    """A time-based split: rows flagged `newer` are held out, the rest train.
+
+    The test pairs are the (user, item) pairs whose newer rows sum to a positive weight,
+    of users who also have older rows (a model has something to go on for them) and that
+    the user did not already have in train (no leak: a re-like is not a discovery). Every
+    newer row leaves train, including those of pairs that are not tested."""
+    newer = np.asarray(newer, dtype=bool)
+    if newer.shape != (len(interactions),):
+        raise ValueError("`newer` must flag every interaction")
+    train = interactions.subset(~newer)
+    recent = interactions.subset(newer)
+    if len(recent) == 0 or len(train) == 0:
+        return Split(train=train, test=recent.subset(np.zeros(len(recent), dtype=bool)))
+    pairs = _pairs(recent)
+    known_users = np.isin(pairs.user_ids[pairs.user], np.unique(train.users))
+    seen = np.char.add(np.char.add(train.users, "\x00"), train.items)
+    pair_keys = np.char.add(
+        np.char.add(pairs.user_ids[pairs.user], "\x00"), pairs.item_ids[pairs.item]
+    )
+    tested = (pairs.weight > 0) & known_users & ~np.isin(pair_keys, seen)
+    test = Interactions(
+        users=pairs.user_ids[pairs.user[tested]],
+        items=pairs.item_ids[pairs.item[tested]],
+        weights=pairs.weight[tested],
+        timestamps=pairs.time[tested],
+    )
+    return Split(train=train, test=test)

@@ -369,3 +369,13 @@ async def feedback_since(session: AsyncSession, since: datetime | None) -> list[
 
 async def count_feedback(session: AsyncSession) -> int:
     return await session.scalar(select(func.count()).select_from(Feedback)) or 0
+
+
+async def count_feedback_after(session: AsyncSession, feedback_id: int) -> int:
+    """Feedback rows that arrived after the row `feedback_id` (ids grow with arrival)."""
+    return int(
+        await session.scalar(
+            select(func.count()).select_from(Feedback).where(Feedback.id > feedback_id)
+        )
+        or 0
+    )

@@ -210,3 +210,63 @@ async def list_models(session: AsyncSession, kind: str | None = None) -> list[Mo
     if kind is not None:
         statement = statement.where(ModelVersion.kind == _check_kind(kind))
     return [_record(row) for row in await session.scalars(statement)]
+
+
+async def finish_model(
+    session: AsyncSession,
+    kind: str,
+    version: int,
+    *,
+    status: ModelStatus,
+    trained_at: datetime | None,
+    training_rows: int | None,
+    metrics: dict[str, Any],
+    artifact_path: str | None,
+    note: str | None = None,
+) -> ModelRecord:
+    """Record how a model registered as TRAINING ended: ACTIVE (promoted, retiring the
+    active one), CANDIDATE, REJECTED or FAILED, with its figures and a note saying why."""
+    status = ModelStatus(status)
+    check_aware(trained_at, "trained_at")
+    try:
+        json.dumps(metrics, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metrics must be JSON-serialisable: {exc}") from None
+    row = await _get(session, _check_kind(kind), version)
+    row.trained_at = trained_at
+    row.training_rows = training_rows
+    row.metrics = dict(metrics)
+    row.artifact_path = artifact_path
+    row.note = note
+    row.status = ModelStatus.CANDIDATE if status is ModelStatus.ACTIVE else status
+    await session.flush()
+    if status is ModelStatus.ACTIVE:
+        return await activate(session, kind, version)
+    return _record(row)
+
+
+async def fail_unfinished(session: AsyncSession, note: str) -> list[ModelRecord]:
+    """Mark every model still TRAINING as FAILED with `note`: call it only while holding
+    the training lock, when no run can be in progress (a run that died left them)."""
+    rows = list(
+        await session.scalars(
+            select(ModelVersion)
+            .where(ModelVersion.status == ModelStatus.TRAINING)
+            .execution_options(populate_existing=True)
+        )
+    )
+    for row in rows:
+        row.status = ModelStatus.FAILED
+        row.note = note
+    await session.flush()
+    return [_record(row) for row in rows]
+
+
+async def forget_artifact(session: AsyncSession, kind: str, version: int, note: str) -> None:
+    """The model's files were removed: it keeps its registry row and numbers, not a path."""
+    row = await _get(session, _check_kind(kind), version)
+    if row.status is ModelStatus.ACTIVE:
+        raise ModelNotActivatableError(kind, version, row.status)  # never strip what serves
+    row.artifact_path = None
+    row.note = note
+    await session.flush()

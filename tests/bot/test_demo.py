@@ -118,7 +118,9 @@ def test_a_refused_training_is_explained(runs: Runs) -> None:
     assert "┃ Training (als) failed" in out
     assert "not enough feedback to validate a model" in out
     assert "Training was refused or failed" in out
-    assert "No models are registered yet" in out  # carol's /admin models
+    models = out.split("carol ▸ /admin models", 1)[1]  # the refused run is on record
+    assert "als v1" in models
+    assert "failed" in models
 
 
 def test_alice_gets_new_picks_and_her_profile(runs: Runs) -> None:
@@ -207,7 +209,7 @@ def test_with_the_real_catalog_training_changes_alices_picks(env: dict[str, str]
     assert_clean(result)
     assert "Recorded 40 members, " in out
     assert "┃ Training (als) finished" in out
-    assert "┃ als v1 now active · NDCG@10 " in out
+    assert "┃ als v1 promoted: serves now · " in out
     assert "Blinding Lights — The Weeknd" in out
     assert "— Beyoncé" in out
     what_changed = out.split("What changed for alice", 1)[1]

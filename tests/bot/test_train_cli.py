@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,36 +105,83 @@ def artifact_dirs(data_dir: Path) -> list[Path]:
     return sorted(path for path in models.glob("*/*") if path.is_dir()) if models.exists() else []
 
 
-def train(env: dict[str, str], *args: str) -> dict[str, object]:
+def train(env: dict[str, str], *args: str) -> list[dict[str, Any]]:
+    """`earworm train --json`: the results of a run that did not fail."""
     result = earworm("train", *args, "--json", env=env, timeout=300)
     assert result.returncode == 0, result.stderr
-    [trained] = json.loads(result.stdout)
-    return trained
+    outcome = json.loads(result.stdout)
+    assert outcome["error"] is None
+    return outcome["results"]
 
 
-def test_als_is_validated_saved_and_registered_active(env: dict[str, str], data_dir: Path) -> None:
+def statuses(data_dir: Path) -> set[tuple[str, int, ModelStatus]]:
+    return {(r.kind, r.version, r.status) for r in registered(data_dir)}
+
+
+def newer_tastes(members: int = 8) -> list[tuple[int, int, FeedbackKind]]:
+    """Each member likes two more tracks of their genre."""
+    return [
+        (member, 6 * (member % 2) + (member + step) % 6, LIKE)
+        for member in range(members)
+        for step in (3, 4)
+    ]
+
+
+def activate_als(data_dir: Path, events: list[tuple[int, int, FeedbackKind]]) -> Path:
+    """An active ALS v1 fitted on `events` (rows 1..n), as a finished run leaves it: saved
+    and registered, in this process (the tests below are about the run after it)."""
+    from recommender.als import ALS
+    from storage.repositories.registry import register_model
+
+    artifact = (data_dir / "models" / "als" / "v1").resolve()
+    ALS(seed=0).fit(feedback(events)).save(artifact)
+
+    async def register() -> None:
+        database = await open_database(url(data_dir))
+        try:
+            async with database.sessions() as session:
+                await register_model(
+                    session,
+                    "als",
+                    status=ModelStatus.ACTIVE,
+                    trained_at=datetime.now(UTC),
+                    training_rows=len(events),
+                    metrics={"ndcg@10": 0.5, "feedback_through_id": len(events)},
+                    artifact_path=str(artifact),
+                )
+                await session.commit()
+        finally:
+            await database.close()
+
+    asyncio.run(register())
+    return artifact
+
+
+def test_the_first_als_is_validated_saved_and_promoted(env: dict[str, str], data_dir: Path) -> None:
     from recommender.als import ALS
 
     events = two_tastes()
     asyncio.run(record(data_dir, events))
-    first = train(env, "--model", "als")
+    [first] = train(env, "--model", "als")
     metrics = first["metrics"]
-    assert isinstance(metrics, dict)
     assert (first["kind"], first["version"], first["status"]) == ("als", 1, "active")
+    assert first["reason"] == "no active model to compare with (validated by leave-one-out)"
     assert first["training_rows"] == len(events) == 32
     assert metrics["validation_members"] == 8  # every member liked 3 tracks: one held out
     assert 0.0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1.0
     assert metrics["fit_seconds"] > 0
     assert (metrics["members"], metrics["tracks"]) == (8, TRACKS)
-    artifact = Path(str(first["artifact_path"]))
-    assert artifact == (data_dir / "models" / "als" / "v1").resolve()
+    assert metrics["feedback_through_id"] == 32  # the newest row of the snapshot
 
     [record_] = registered(data_dir)
+    artifact = (data_dir / "models" / "als" / "v1").resolve()
     assert (record_.kind, record_.version, record_.status) == ("als", 1, ModelStatus.ACTIVE)
     assert record_.artifact_path == str(artifact)
     assert record_.training_rows == len(events)
     assert record_.metrics == metrics
     assert record_.trained_at is not None
+    assert record_.note == first["reason"]
+    assert not list((data_dir / "training").iterdir())  # the run's snapshot is gone
 
     model = ALS.load(artifact)
     liked = {track_id(track) for member, track, kind in events if member == 0}
@@ -140,46 +189,149 @@ def test_als_is_validated_saved_and_registered_active(env: dict[str, str], data_
     assert picks
     assert liked.isdisjoint(picks)
 
-    again = earworm("train", "--model", "als", "--seed", "1", env=env, timeout=300)
-    assert again.returncode == 0, again.stderr
-    lines = again.stdout.splitlines()  # the summary an admin reads
-    assert lines[0].startswith("als v2: trained on 32 feedback rows (8 members, 12 tracks)")
-    assert lines[0].endswith("now active")
-    assert "validation on 8 members" in lines[1]
-    assert "NDCG@10" in lines[1]
-    assert lines[2].startswith("  hyperparameters: factors=")
-    assert lines[-1].strip() == f"artifact: {artifact.with_name('v2')}"
-    statuses = {(r.version, r.status) for r in registered(data_dir)}
-    assert statuses == {(1, ModelStatus.RETIRED), (2, ModelStatus.ACTIVE)}
-    assert artifact_dirs(data_dir) == [artifact, artifact.with_name("v2")]
 
-
-@pytest.mark.slow
-def test_all_trains_both_and_a_failure_registers_nothing(
+def test_a_run_without_new_feedback_keeps_the_active_model(
     env: dict[str, str], data_dir: Path
 ) -> None:
     asyncio.run(record(data_dir, two_tastes()))
-    # A file where NCF's artifact folder must go: ALS's artifact is written, NCF's cannot be.
-    (data_dir / "models").mkdir()
-    (data_dir / "models" / "ncf").write_text("in the way")
-    failed = earworm("train", "--model", "all", env=env, timeout=600)
-    assert_one_line_error(failed, "cannot write the model artifacts")
-    assert registered(data_dir) == []
-    assert artifact_dirs(data_dir) == []  # ALS's finished artifact was removed again
+    activate_als(data_dir, two_tastes())
 
-    (data_dir / "models" / "ncf").unlink()
-    result = earworm("train", "--model", "all", "--json", env=env, timeout=600)
-    assert result.returncode == 0, result.stderr
-    trained = json.loads(result.stdout)
-    assert [(t["kind"], t["version"], t["status"]) for t in trained] == [
+    again = earworm("train", "--model", "als", env=env, timeout=300)
+
+    assert again.returncode == 0, again.stderr
+    lines = again.stdout.splitlines()  # the summary an admin reads
+    assert lines[0] == "als v2: rejected on 32 feedback rows"
+    assert lines[1] == (
+        "  too little new feedback to compare with als v1: 0 member(s) liked something new "
+        "since it was trained, 2 needed"
+    )
+    assert statuses(data_dir) == {("als", 1, ModelStatus.ACTIVE), ("als", 2, ModelStatus.REJECTED)}
+    assert artifact_dirs(data_dir) == [(data_dir / "models" / "als" / "v1").resolve()]
+
+
+def test_new_feedback_is_the_holdout_both_models_are_measured_on(
+    env: dict[str, str], data_dir: Path
+) -> None:
+    asyncio.run(record(data_dir, two_tastes()))
+    activate_als(data_dir, two_tastes())
+    asyncio.run(record(data_dir, newer_tastes()))
+
+    [second] = train(env, "--model", "als")
+
+    comparison = second["metrics"]["comparison"]
+    # v1 saw rows 1-32; the holdout is the newest fifth (rows 40-48), which it never saw.
+    assert comparison["cutoff_feedback_id"] == 39
+    assert comparison["members"] == 5  # members 3-7 liked something in rows 40-48
+    assert comparison["holdout_pairs"] == 9
+    assert comparison["train_rows"] == 39
+    assert comparison["active_version"] == second["compared_with"] == 1
+    ours, theirs = comparison["candidate"]["ndcg@10"], comparison["active"]["ndcg@10"]
+    assert second["metrics"]["ndcg@10"] == ours
+    assert (
+        f"NDCG@10 {ours:.3f} vs v1's {theirs:.3f} on the newest feedback of 5 members"
+        in (second["reason"])
+    )
+    promoted = ours >= theirs * 0.9  # the default tolerance
+    assert second["status"] == ("active" if promoted else "rejected")
+    assert second["training_rows"] == 48
+
+
+def test_versions_beyond_the_newest_n_lose_their_files(env: dict[str, str], data_dir: Path) -> None:
+    env = {**env, "EARWORM_KEEP_MODEL_VERSIONS": "1", "EARWORM_PROMOTION_TOLERANCE": "0.99"}
+    asyncio.run(record(data_dir, two_tastes()))
+    activate_als(data_dir, two_tastes())
+    asyncio.run(record(data_dir, newer_tastes()))
+    [second] = train(env, "--model", "als")
+
+    assert second["status"] == "active"
+    first, latest = sorted(registered(data_dir), key=lambda r: r.version)
+    assert (first.status, first.artifact_path) == (ModelStatus.RETIRED, None)
+    assert first.note is not None
+    assert "files removed (the newest 1 versions keep theirs)" in (first.note)
+    assert first.metrics["ndcg@10"] >= 0  # the numbers stay on record
+    assert artifact_dirs(data_dir) == [Path(str(latest.artifact_path))]
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("disk-full", "cannot write the als model: [Errno 28] No space left on device"),
+        ("corrupt-artifact", "its saved files cannot be loaded"),
+    ],
+)
+def test_a_failing_run_is_recorded_and_the_active_model_stays(
+    env: dict[str, str], data_dir: Path, fault: str, reason: str
+) -> None:
+    asyncio.run(record(data_dir, two_tastes()))
+    active = activate_als(data_dir, two_tastes())
+    asyncio.run(record(data_dir, newer_tastes()))
+    before = {path.name: path.read_bytes() for path in active.iterdir()}
+
+    result = earworm(
+        "train", "--model", "als", "--json", env={**env, "EARWORM_TRAINING_FAULT": fault}
+    )
+
+    assert result.returncode == 2
+    assert reason in result.stderr.splitlines()[-1]
+    failed = {r.version: r for r in registered(data_dir)}[2]
+    assert failed.status is ModelStatus.FAILED
+    assert failed.note is not None
+    assert reason in failed.note
+    assert failed.artifact_path is None
+    assert statuses(data_dir) == {("als", 1, ModelStatus.ACTIVE), ("als", 2, ModelStatus.FAILED)}
+    assert artifact_dirs(data_dir) == [active]
+    assert {path.name: path.read_bytes() for path in active.iterdir()} == before
+
+
+def test_a_run_that_died_is_marked_failed_by_the_next(env: dict[str, str], data_dir: Path) -> None:
+    asyncio.run(record(data_dir, two_tastes()))
+    asyncio.run(register_training(data_dir))  # as a run killed with its process leaves it
+    leftover = data_dir / "training" / "run-dead"
+    leftover.mkdir(parents=True)
+
+    [trained] = train(env, "--model", "als")
+
+    assert trained["version"] == 2
+    dead = {r.version: r for r in registered(data_dir)}[1]
+    assert dead.status is ModelStatus.FAILED
+    assert dead.note is not None
+    assert dead.note.startswith("interrupted:")
+    assert not leftover.exists()
+
+
+async def register_training(data_dir: Path) -> None:
+    from storage.repositories.registry import register_model
+
+    database = await open_database(url(data_dir))
+    try:
+        async with database.sessions() as session:
+            await register_model(
+                session,
+                "als",
+                status=ModelStatus.TRAINING,
+                trained_at=None,
+                training_rows=None,
+                metrics={},
+                artifact_path=None,
+            )
+            await session.commit()
+    finally:
+        await database.close()
+
+
+@pytest.mark.slow
+def test_all_trains_every_kind_in_one_run(env: dict[str, str], data_dir: Path) -> None:
+    asyncio.run(record(data_dir, two_tastes()))
+    results = train(env, "--model", "all")
+    assert [(t["kind"], t["version"], t["status"]) for t in results] == [
         ("als", 1, "active"),
         ("ncf", 1, "active"),
         ("hybrid", 1, "active"),
     ]
-    assert {(r.kind, r.status) for r in registered(data_dir)} == {
-        ("als", ModelStatus.ACTIVE),
-        ("ncf", ModelStatus.ACTIVE),
-        ("hybrid", ModelStatus.ACTIVE),
+    assert statuses(data_dir) == {
+        ("als", 1, ModelStatus.ACTIVE),
+        ("ncf", 1, ModelStatus.ACTIVE),
+        ("hybrid", 1, ModelStatus.ACTIVE),
     }
 
 
@@ -224,12 +376,15 @@ def test_two_members_with_two_likes_are_enough() -> None:
     check_trainable(summary)  # no error
 
 
-def test_a_refusal_is_one_line_and_registers_nothing(env: dict[str, str], data_dir: Path) -> None:
+def test_a_refusal_is_one_line_and_on_record(env: dict[str, str], data_dir: Path) -> None:
     asyncio.run(record(data_dir, [(0, 1, LIKE), (0, 2, LIKE), (1, 3, LIKE)]))
     assert_one_line_error(
         earworm("train", "--model", "als", env=env), "not enough feedback to validate"
     )
-    assert registered(data_dir) == []
+    [failed] = registered(data_dir)
+    assert (failed.version, failed.status) == (1, ModelStatus.FAILED)
+    assert failed.note is not None
+    assert "not enough feedback to validate" in failed.note
     assert artifact_dirs(data_dir) == []
 
 
@@ -257,15 +412,16 @@ def test_the_hybrid_registers_its_blend_and_serving_uses_it(
     from recommender.hybrid import Hybrid
 
     asyncio.run(record(data_dir, two_tastes()))
-    train(env, "--model", "als")
-    hybrid = train(env, "--model", "hybrid")
+    activate_als(data_dir, two_tastes())
+    [hybrid] = train(env, "--model", "hybrid")
     metrics = hybrid["metrics"]
     assert isinstance(metrics, dict)
     weights = metrics["weights"]
     assert set(weights) == {"light", "warm"}
     assert set(weights["warm"]) == {"als", "ncf", "content", "pop"}
     assert 0.0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1.0
-    saved = Hybrid.load(Path(str(hybrid["artifact_path"])))
+    [record_] = [r for r in registered(data_dir) if r.kind == "hybrid"]
+    saved = Hybrid.load(Path(str(record_.artifact_path)))
     assert saved.weights == weights
 
     result = earworm("recommend", "--user", str(FIRST_MEMBER), "--k", "3", env=env)

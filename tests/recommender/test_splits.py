@@ -11,6 +11,7 @@ from recommender.evaluation.splits import (
     SplitProtocol,
     holdout,
     leave_one_out,
+    newer_than,
     sample_negatives,
 )
 
@@ -169,3 +170,29 @@ def test_large_split_is_fast_and_consistent() -> None:
     split = leave_one_out(data, seed=0)
     assert pairs(split.train).isdisjoint(pairs(split.test))
     assert len(split.test) == len(set(split.test.users.tolist()))
+
+
+def test_newer_rows_are_the_holdout_of_members_with_older_ones() -> None:
+    data = Interactions.from_rows(
+        ["a", "a", "b", "a", "a", "b", "c", "a"],
+        ["x", "y", "x", "z", "x", "w", "x", "v"],
+        [1.0, 1.0, 1.0, 1.0, 1.0, -1.0, 1.0, -0.3],
+    )
+    newer = np.array([False, False, False, True, True, True, True, True])
+
+    split = newer_than(data, newer)
+
+    assert len(split.train) == 3  # every newer row leaves train
+    # a's new z is tested; a's x again is no discovery; b's new w is disliked; c has no
+    # older rows; a skipped v.
+    assert list(zip(split.test.users.tolist(), split.test.items.tolist(), strict=True)) == [
+        ("a", "z")
+    ]
+
+
+def test_nothing_newer_means_an_empty_holdout() -> None:
+    data = Interactions.from_rows(["a", "b"], ["x", "y"])
+    assert len(newer_than(data, np.array([False, False])).test) == 0
+    assert len(newer_than(data, np.array([True, True])).test) == 0  # nobody has older rows
+    with pytest.raises(ValueError, match="flag every interaction"):
+        newer_than(data, np.array([True]))

@@ -1,24 +1,19 @@
 """/admin end to end: carol (Manage Server) runs the bot; alice may not. Training runs the
-real `earworm train` in a child process on the test database."""
+real learning loop (snapshot and training worker processes) on the test database."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import cast
 
-import discord
 import pytest
 from simcord.results import InteractionResult, ResponseMessage
 
-from bot.admin_service import (
-    TrainingAlreadyRunning,
-    failure_line,
-    next_run_after,
-    parse_training_time,
-)
+from bot.admin_service import next_run_after, parse_training_time
 from bot.app import create_bot
 from bot.exts.admin import Admin
+from bot.learning import exit_reason
 from storage.models import FeedbackKind, FeedbackSource, ModelStatus
 from storage.repositories.bot_settings import get_setting
 from storage.repositories.feedback import FeedbackEvent, record_feedback
@@ -188,7 +183,12 @@ async def test_retrain_with_too_little_feedback_reports_the_refusal(server: Serv
     [embed] = followup.embeds
     assert embed.title == "Training (als) failed"
     assert "not enough feedback to validate a model: 1 member(s)" in (embed.description or "")
-    assert await registry(server) == []
+    assert "The models that were active still serve." in (embed.description or "")
+    # The run is on record, failed, with its reason; it left no files.
+    assert await registry(server) == [("als", 1, ModelStatus.FAILED)]
+    listed = await server.carol.slash(server.channel, "admin models")
+    assert "not enough feedback to validate" in (shown(listed).embeds[0].description or "")
+    assert not (server.bot.settings.data_dir / "models" / "als" / "v1").exists()
 
 
 @training
@@ -200,9 +200,12 @@ async def test_retrain_registers_a_new_active_version(server: Server) -> None:
     [followup] = result.followups
     [embed] = followup.embeds
     assert embed.title == "Training (als) finished"
-    assert (embed.description or "").startswith("`als v1` now active · NDCG@10 ")
-    assert "12 feedback rows" in (embed.description or "")
+    assert (embed.description or "").startswith(
+        "`als v1` promoted: serves now · 12 feedback rows\n↳ no active model to compare with"
+    )
     assert await registry(server) == [("als", 1, ModelStatus.ACTIVE)]
+    assert server.bot.engine.serving is not None
+    assert server.bot.engine.serving.active.versions == {"als": 1}  # swapped in
 
     listed = await server.carol.slash(server.channel, "admin models")
     [embed] = shown(listed).embeds
@@ -211,20 +214,20 @@ async def test_retrain_registers_a_new_active_version(server: Server) -> None:
 
 
 @training
-async def test_a_second_retrain_while_one_runs_starts_no_process(server: Server) -> None:
+async def test_a_second_retrain_while_one_runs_joins_it(server: Server) -> None:
     await record(server, enough_to_train(server))
     runner = admin_cog(server).runner
     running = runner.start("als")  # as the nightly run would
-    with pytest.raises(TrainingAlreadyRunning):
-        runner.start("all")
+    assert runner.start("all") is running  # joins: no second run
 
-    refused = await server.carol.slash(server.channel, "admin retrain")
-    status = await server.carol.slash(server.channel, "admin status")
+    joined = await server.carol.slash(server.channel, "admin retrain")
     outcome = await running
 
-    assert "A training (als) is already running" in shown(refused).content
-    server.expect_user_errors(1)
-    assert fields(shown(status))["Training now"].startswith("yes: als, started <t:")
+    assert joined.response is not None
+    assert joined.response.content.startswith("A training (als) is already running, started <t:")
+    assert "I'll post its result here when it's done." in joined.response.content
+    [embed] = shown(joined).embeds  # the joined run's result
+    assert embed.title == "Training (als) finished"
     assert outcome.ok, outcome.error
     assert await registry(server) == [("als", 1, ModelStatus.ACTIVE)]  # one run, one version
     assert runner.current is None
@@ -295,27 +298,6 @@ async def test_schedule_validates_stores_and_retimes_the_daily_run(server: Serve
     assert (upcoming.hour, upcoming.minute) == (3, 30)
 
 
-@training
-async def test_the_daily_run_trains_all_models_at_the_scheduled_time(server: Server) -> None:
-    cog = admin_cog(server)
-    upcoming = cog.daily_training.next_iteration
-    assert upcoming is not None
-    assert (upcoming.hour, upcoming.minute) == (4, 0)
-
-    await server.env.advance_time((upcoming - server.env.now()).total_seconds() + 1)
-
-    # No feedback yet: `earworm train --model all` refuses, and the bot keeps the reason.
-    last = cog.runner.last
-    assert last is not None
-    assert last.model == "all"
-    assert last.error is not None
-    assert "no feedback yet" in last.error
-    assert cog.daily_training.next_iteration == upcoming + timedelta(days=1)
-    status = await server.carol.slash(server.channel, "admin status")
-    assert "Latest run from here failed" in fields(shown(status))["Last training"]
-    assert isinstance(shown(status).embeds[0], discord.Embed)
-
-
 @pytest.mark.parametrize(
     ("text", "expected"), [("03:30", time(3, 30)), (" 3:05 ", time(3, 5)), ("23:59", time(23, 59))]
 )
@@ -338,10 +320,12 @@ def test_the_next_run_is_strictly_after_now() -> None:
     )
 
 
-def test_a_failed_training_is_told_by_its_error_line() -> None:
-    noisy = "RuntimeWarning: invalid value\nerror: not enough feedback\n"
-    assert failure_line(noisy, 2) == "not enough feedback"
-    assert failure_line("Traceback ...\nKilled\n", -9) == (
-        "training stopped with exit status -9: Killed"
+def test_a_failed_worker_is_told_by_its_error_line_or_signal() -> None:
+    noisy = ["RuntimeWarning: invalid value", "error: not enough feedback"]
+    assert exit_reason("train", 2, noisy) == "not enough feedback"
+    assert exit_reason("train", -9, ["Traceback ..."]) == "the train process was killed (SIGKILL)"
+    assert exit_reason("train", -11, []) == "the train process crashed (SIGSEGV)"
+    assert exit_reason("snapshot", 1, ["ValueError: bad"]) == (
+        "the snapshot process stopped with exit status 1: ValueError: bad"
     )
-    assert failure_line("", 1) == "training stopped with exit status 1"
+    assert exit_reason("train", 1, []) == "the train process stopped with exit status 1"

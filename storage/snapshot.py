@@ -1,0 +1,167 @@
+"""Interaction snapshots: the catalog and every feedback row, frozen in one file.
+
+Training reads a snapshot, never the live database: a run sees exactly the feedback that
+existed when it started (reactions arriving meanwhile wait for the next run), it can run in
+another process or on another machine, and a failed run can be repeated on the same data.
+
+The file is a numpy `.npz` (no pickles): column arrays plus a JSON header. It is written to
+a temporary sibling, flushed to disk and renamed into place, so a reader sees either the
+whole snapshot or none; a full disk or any other failure leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.errors import StorageError
+from storage.models import AUDIO_FEATURES
+from storage.repositories.snapshots import CatalogRows, catalog_rows, feedback_rows
+
+FORMAT = "earworm-snapshot"
+FORMAT_VERSION = 1
+_FEEDBACK_COLUMNS = ("feedback_id", "user", "track", "kind", "value", "created")
+_CATALOG_COLUMNS = ("track_id", "name", "artists", "genres", "popularity")
+
+
+class SnapshotError(StorageError):
+    """A snapshot file is missing, damaged or of another format; the message says which."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One snapshot, column-wise. Feedback rows are in arrival (id) order; `values` is NaN
+    where a row has no value and `created` is Unix seconds (UTC)."""
+
+    header: dict[str, Any]
+    catalog: CatalogRows
+    feedback_ids: npt.NDArray[np.int64]
+    users: npt.NDArray[np.int64]
+    tracks: npt.NDArray[np.str_]
+    kinds: npt.NDArray[np.str_]
+    values: npt.NDArray[np.float64]
+    created: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.feedback_ids)
+
+    @property
+    def max_feedback_id(self) -> int:
+        """The newest feedback row it holds (0 when none): later rows are new to it."""
+        return int(self.header["max_feedback_id"])
+
+
+async def write_snapshot(session: AsyncSession, path: Path) -> dict[str, Any]:
+    """Read the catalog and all feedback in one transaction and write them to `path`.
+
+    Returns the header. Raises OSError when the file cannot be written (nothing is left)."""
+    catalog = await catalog_rows(session)
+    feedback = await feedback_rows(session)
+    header: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created_at": datetime.now(UTC).isoformat(),
+        "feedback_rows": len(feedback),
+        "max_feedback_id": max(feedback.ids, default=0),
+        "tracks": len(catalog),
+    }
+    arrays: dict[str, npt.NDArray[Any]] = {
+        "header": np.asarray(json.dumps(header)),
+        "feedback_id": np.asarray(feedback.ids, dtype=np.int64),
+        "user": np.asarray(feedback.users, dtype=np.int64),
+        "track": np.asarray(feedback.tracks, dtype=np.str_),
+        "kind": np.asarray(feedback.kinds, dtype=np.str_),
+        "value": np.asarray(
+            [np.nan if value is None else value for value in feedback.values], dtype=np.float64
+        ),
+        "created": np.asarray(
+            [int(created.timestamp()) for created in feedback.created_at], dtype=np.int64
+        ),
+        "track_id": np.asarray(catalog.ids, dtype=np.str_),
+        "name": np.asarray(catalog.names, dtype=np.str_),
+        # Artists and genres are lists per track: one JSON text each keeps the file pickle-free.
+        "artists": np.asarray([json.dumps(a) for a in catalog.artists], dtype=np.str_),
+        "genres": np.asarray([json.dumps(g) for g in catalog.genres], dtype=np.str_),
+        "popularity": np.asarray(
+            [-1 if p is None else p for p in catalog.popularity], dtype=np.int64
+        ),
+    }
+    for name in AUDIO_FEATURES:
+        arrays[f"feature_{name}"] = np.asarray(
+            [np.nan if v is None else v for v in catalog.features[name]], dtype=np.float64
+        )
+    _write_atomically(Path(path), arrays)
+    return header
+
+
+def _write_atomically(path: Path, arrays: dict[str, npt.NDArray[Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, **arrays)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+
+
+def read_snapshot(path: Path) -> Snapshot:
+    """The snapshot at `path`, or SnapshotError saying what is wrong with the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SnapshotError(f"{path}: no snapshot file here")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            columns = {name: data[name] for name in data.files}
+        header = json.loads(str(columns["header"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise SnapshotError(f"{path}: unreadable snapshot ({exc})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise SnapshotError(f"{path}: not an Earworm snapshot")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise SnapshotError(
+            f"{path}: snapshot format {header.get('format_version')!r} is not supported "
+            f"(this version reads format {FORMAT_VERSION}); take a new snapshot"
+        )
+    needed = {*_FEEDBACK_COLUMNS, *_CATALOG_COLUMNS, *(f"feature_{n}" for n in AUDIO_FEATURES)}
+    missing = needed - set(columns)
+    if missing:
+        raise SnapshotError(f"{path}: snapshot columns missing: {', '.join(sorted(missing))}")
+    rows = {len(columns[name]) for name in _FEEDBACK_COLUMNS}
+    tracks = {len(columns[name]) for name in needed - set(_FEEDBACK_COLUMNS)}
+    if len(rows) != 1 or len(tracks) != 1 or rows != {header.get("feedback_rows")}:
+        raise SnapshotError(f"{path}: snapshot columns disagree in length (truncated?)")
+    catalog = CatalogRows(
+        ids=columns["track_id"].tolist(),
+        names=columns["name"].tolist(),
+        artists=[tuple(json.loads(text)) for text in columns["artists"].tolist()],
+        genres=[tuple(json.loads(text)) for text in columns["genres"].tolist()],
+        popularity=[None if p < 0 else int(p) for p in columns["popularity"].tolist()],
+        features={
+            name: [None if np.isnan(v) else float(v) for v in columns[f"feature_{name}"]]
+            for name in AUDIO_FEATURES
+        },
+    )
+    return Snapshot(
+        header=header,
+        catalog=catalog,
+        feedback_ids=columns["feedback_id"].astype(np.int64),
+        users=columns["user"].astype(np.int64),
+        tracks=columns["track"].astype(np.str_),
+        kinds=columns["kind"].astype(np.str_),
+        values=columns["value"].astype(np.float64),
+        created=columns["created"].astype(np.int64),
+    )

@@ -1,0 +1,107 @@
+"""Interaction snapshots: what training reads instead of the live database."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.database import Database
+from storage.models import FeedbackKind, FeedbackSource
+from storage.repositories.feedback import FeedbackEvent, count_feedback_after, record_feedback
+from storage.snapshot import SnapshotError, read_snapshot, write_snapshot
+
+MEMBER = 123_456_789_012_345_678
+
+
+async def give(session: AsyncSession, track: str, kind: FeedbackKind, value: int | None = None):
+    await record_feedback(
+        session,
+        FeedbackEvent(
+            user_id=MEMBER,
+            guild_id=None,
+            track_id=track,
+            kind=kind,
+            source=FeedbackSource.COMMAND,
+            value=value,
+        ),
+    )
+
+
+async def test_a_snapshot_holds_the_catalog_and_every_feedback_row(
+    session: AsyncSession, tracks: list[str], tmp_path: Path
+) -> None:
+    await give(session, tracks[0], FeedbackKind.LIKE)
+    await give(session, tracks[1], FeedbackKind.RATING, 4)
+    await give(session, tracks[2], FeedbackKind.DISLIKE)
+    await session.commit()
+
+    header = await write_snapshot(session, tmp_path / "snaps" / "snap.npz")
+    snapshot = read_snapshot(tmp_path / "snaps" / "snap.npz")
+
+    assert header["feedback_rows"] == len(snapshot) == 3
+    assert snapshot.max_feedback_id == int(snapshot.feedback_ids.max())
+    assert snapshot.users.tolist() == [MEMBER] * 3
+    assert snapshot.tracks.tolist() == tracks
+    assert snapshot.kinds.tolist() == ["like", "rating", "dislike"]
+    assert np.isnan(snapshot.values[0])
+    assert snapshot.values[1] == 4.0
+    assert (snapshot.created > 1_600_000_000).all()
+    assert snapshot.catalog.ids == sorted(tracks)
+    assert snapshot.catalog.artists[0] == ("Artist 1",)
+    assert snapshot.catalog.features["tempo"] == [120.0] * 3
+    assert [p.name for p in (tmp_path / "snaps").iterdir()] == ["snap.npz"]  # no temporary left
+
+
+async def test_an_empty_database_snapshots_as_empty(session: AsyncSession, tmp_path: Path) -> None:
+    header = await write_snapshot(session, tmp_path / "snaps" / "snap.npz")
+    snapshot = read_snapshot(tmp_path / "snaps" / "snap.npz")
+    assert (header["max_feedback_id"], len(snapshot), len(snapshot.catalog)) == (0, 0, 0)
+
+
+async def test_a_failed_write_leaves_no_file(
+    session: AsyncSession, tracks: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        await write_snapshot(session, tmp_path / "snaps" / "snap.npz")
+    assert list((tmp_path / "snaps").iterdir()) == []
+
+
+async def test_damaged_snapshots_are_refused_with_the_reason(
+    session: AsyncSession, tracks: list[str], tmp_path: Path
+) -> None:
+    await give(session, tracks[0], FeedbackKind.LIKE)
+    await session.commit()
+    good = tmp_path / "snaps" / "snap.npz"
+    await write_snapshot(session, good)
+
+    with pytest.raises(SnapshotError, match="no snapshot file here"):
+        read_snapshot(tmp_path / "missing.npz")
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(SnapshotError, match="unreadable snapshot"):
+        read_snapshot(truncated)
+    other = tmp_path / "other.npz"
+    np.savez(other, header=np.asarray('{"format": "something else"}'))
+    with pytest.raises(SnapshotError, match="not an Earworm snapshot"):
+        read_snapshot(other)
+
+
+async def test_new_rows_are_counted_after_a_snapshot(
+    database: Database, session: AsyncSession, tracks: list[str], tmp_path: Path
+) -> None:
+    await give(session, tracks[0], FeedbackKind.LIKE)
+    await session.commit()
+    header = await write_snapshot(session, tmp_path / "snaps" / "snap.npz")
+    await give(session, tracks[1], FeedbackKind.LIKE)
+    await give(session, tracks[2], FeedbackKind.SKIP)
+    await session.commit()
+    assert await count_feedback_after(session, header["max_feedback_id"]) == 2
+    assert await count_feedback_after(session, 0) == 3
