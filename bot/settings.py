@@ -86,8 +86,10 @@ class Settings(BaseSettings):
     def _known_models(cls, value: str) -> str:
         names = [name.strip() for name in value.split(",") if name.strip()]
         known = ("all", "als", "ncf", "hybrid")
-        if not names or any(name not in known for name in names) or (
-            "all" in names and len(names) > 1
+        if (
+            not names
+            or any(name not in known for name in names)
+            or ("all" in names and len(names) > 1)
         ):
             raise ValueError("expected all, or a comma-separated list of als, ncf and hybrid")
         return ",".join(names)
