@@ -16,6 +16,13 @@ Every round, through SimCord:
   picks are judged the same way but never reacted to, so that policy learns nothing.
 - **random**: five uniformly random catalog tracks per member, judged the same way.
 
+**Background listeners.** Every playlist of the table that is NOT a simulated member's
+is recorded before the run as a background listener who liked its catalog tracks (as
+`earworm demo` records its history; `--background N` keeps the first N): other real
+playlists, never the simulated ones, so ALS learns real co-occurrence, and trending-only
+charts the same history. Without them ALS trains on the members' own few likes and
+learns nothing (validation NDCG@10 ~0; docs/simulation.md).
+
 The like-rate of a round is likes over picks shown. The run works on a scratch data
 directory holding a copy of the prepared database (bot/scratch.py), so repeated runs
 start from the same state and never touch the configured one.
@@ -25,9 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +53,9 @@ PICKS = 5
 REVEALED = 3
 MIN_PLAYLIST_TRACKS = 15  # catalog tracks; fewer say too little about a taste
 ADMIN_ROLE = "admins"
+# Background members' ids: far from any snowflake SimCord hands out, and from the demo's.
+FIRST_BACKGROUND_MEMBER = 200_000_000_000_000_000
+BACKGROUND_AGE_DAYS = 30
 
 Say = Callable[[str], None]
 
@@ -72,6 +84,8 @@ class SimulationReport:
     # Feedback rows the bot stored for the members, by policy and kind (read back at the end).
     stored: dict[str, dict[str, int]] = field(default_factory=dict)
     earworm_likes: int = 0  # likes the earworm members gave on cards (buttons)
+    background: tuple[int, int] = (0, 0)  # background members and their likes
+    seconds: list[dict[str, float]] = field(default_factory=list)  # per round, wall clock
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,6 +96,8 @@ class SimulationReport:
             "training": self.training,
             "stored_feedback": self.stored,
             "card_likes": self.earworm_likes,
+            "background": {"members": self.background[0], "likes": self.background[1]},
+            "seconds": self.seconds,
         }
 
 
@@ -95,33 +111,86 @@ def playlists_path(settings: Settings) -> Path:
     return path
 
 
-async def choose_tastes(
-    database: Database, playlists: Sequence[Playlist], users: int, seed: int
-) -> list[Taste]:
-    """`users` playlists with `MIN_PLAYLIST_TRACKS`+ catalog tracks, drawn with `seed`."""
+async def catalog_tracks(
+    database: Database, playlists: Sequence[Playlist]
+) -> dict[str, list[TrackSummary]]:
+    """Each playlist's tracks that are in the catalog, in playlist order."""
     from storage.repositories.tracks import get_tracks
 
-    tastes = []
+    found: dict[str, list[TrackSummary]] = {}
     async with database.sessions() as session:
         for playlist in playlists:
-            known = await get_tracks(session, playlist.tracks)
-            if len(known) < MIN_PLAYLIST_TRACKS:
-                continue
-            rng = random.Random(f"{seed}:{playlist.id}")
-            tastes.append(
-                Taste(
-                    playlist=playlist.id,
-                    tracks=frozenset(track.id for track in known),
-                    artists=frozenset(artist for track in known for artist in track.artists),
-                    revealed=tuple(rng.sample([track.id for track in known], REVEALED)),
-                )
+            known = {track.id: track for track in await get_tracks(session, playlist.tracks)}
+            found[playlist.id] = [known[t] for t in playlist.tracks if t in known]
+    return found
+
+
+def choose_tastes(
+    known: dict[str, list[TrackSummary]], playlists: Sequence[Playlist], users: int, seed: int
+) -> list[Taste]:
+    """`users` playlists with `MIN_PLAYLIST_TRACKS`+ catalog tracks, drawn with `seed`."""
+    tastes = []
+    for playlist in playlists:
+        tracks = known[playlist.id]
+        if len(tracks) < MIN_PLAYLIST_TRACKS:
+            continue
+        rng = random.Random(f"{seed}:{playlist.id}")
+        tastes.append(
+            Taste(
+                playlist=playlist.id,
+                tracks=frozenset(track.id for track in tracks),
+                artists=frozenset(artist for track in tracks for artist in track.artists),
+                revealed=tuple(rng.sample([track.id for track in tracks], REVEALED)),
             )
+        )
     if users > len(tastes):
         raise ValueError(
             f"--users {users} is more than the {len(tastes)} playlists with "
             f"{MIN_PLAYLIST_TRACKS} or more catalog tracks; use fewer users"
         )
     return random.Random(seed).sample(tastes, users)
+
+
+async def record_background(
+    database: Database,
+    known: dict[str, list[TrackSummary]],
+    playlists: Sequence[Playlist],
+    tastes: Sequence[Taste],
+    limit: int | None = None,
+) -> tuple[int, int]:
+    """Every playlist that is NOT a simulated member's becomes a background member who
+    liked its catalog tracks (as `earworm demo` records its history): the listening
+    history collaborative models learn co-occurrence from; the first `limit` of them in
+    file order when it is given. (members, likes) recorded."""
+    from storage.models import FeedbackKind, FeedbackSource
+    from storage.repositories.feedback import FeedbackEvent, record_feedback_many
+
+    simulated = {taste.playlist for taste in tastes}
+    # Listened to before the simulation starts: older than anything the members do.
+    listened = datetime.now(UTC) - timedelta(days=BACKGROUND_AGE_DAYS)
+    members = likes = 0
+    async with database.sessions() as session:
+        for number, playlist in enumerate(playlists):
+            tracks = known[playlist.id]
+            if playlist.id in simulated or len(tracks) < 2:
+                continue
+            if limit is not None and members >= limit:
+                break
+            events = [
+                FeedbackEvent(
+                    user_id=FIRST_BACKGROUND_MEMBER + number,
+                    guild_id=None,
+                    track_id=track.id,
+                    kind=FeedbackKind.LIKE,
+                    source=FeedbackSource.IMPORT,
+                    created_at=listened,
+                )
+                for track in tracks
+            ]
+            likes += sum(await record_feedback_many(session, events))
+            members += 1
+        await session.commit()
+    return members, likes
 
 
 # --- the simulation -------------------------------------------------------------------------
@@ -249,14 +318,22 @@ class Simulation:
 
 
 async def simulate(
-    settings: Settings, *, users: int, rounds: int, seed: int, say: Say
+    settings: Settings,
+    *,
+    users: int,
+    rounds: int,
+    seed: int,
+    say: Say,
+    background: int | None = None,
 ) -> SimulationReport:
     from bot.composition import database_for
     from storage.repositories.snapshots import catalog_rows
 
     playlists = await asyncio.to_thread(read_playlists, playlists_path(settings))
     async with database_for(settings) as database:
-        tastes = await choose_tastes(database, playlists, users, seed)
+        known = await catalog_tracks(database, playlists)
+        tastes = choose_tastes(known, playlists, users, seed)
+        history = await record_background(database, known, playlists, tastes, background)
         async with database.sessions() as session:
             catalog = list((await catalog_rows(session)).ids)
     # Imported only now: importing the bot makes discord.py log about the simulated
@@ -270,7 +347,8 @@ async def simulate(
     # Training runs in a child process inside /admin retrain: give each step time to finish.
     env = Env(bot, settle_timeout=600)
     await env.start()
-    report = SimulationReport(users=users, rounds=rounds, seed=seed)
+    report = SimulationReport(users=users, rounds=rounds, seed=seed, background=history)
+    say(f"background: {history[0]} other playlists as listeners with {history[1]:,} likes")
     try:
         # A fresh simulated Discord knows no commands: register them.
         await bot.tree.sync()
@@ -279,12 +357,18 @@ async def simulate(
         await sim.reveal()
         for round_ in range(1, rounds + 1):
             say(f"round {round_}/{rounds}: retraining ALS ...")
+            started = time.perf_counter()
             report.training.append(f"before round {round_}: {await sim.retrain()}")
-            say(report.training[-1])
+            trained = time.perf_counter()
+            say(f"{report.training[-1]} ({trained - started:.0f} s)")
             say(f"round {round_}/{rounds}: members judge their picks ...")
             report.rates["earworm"].append(await sim.earworm_round())
             report.rates["trending"].append(await sim.trending_round())
             report.rates["random"].append(await sim.random_round(catalog))
+            report.seconds.append(
+                {"training": trained - started, "picks": time.perf_counter() - trained}
+            )
+            say(f"round {round_}/{rounds}: {report.seconds[-1]['picks']:.0f} s of picks")
         report.stored = await sim.stored_feedback()
         report.earworm_likes = sim.likes_given
     finally:

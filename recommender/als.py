@@ -58,20 +58,25 @@ fit. The same seed and data give the same search and the same factors.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from recommender.artifacts import Arrays
+from recommender.data import Interactions
 from recommender.factors import (
     Config,
     FactorModel,
     FloatArray,
     Stage,
+    one_blas_thread,
     positive_float,
     positive_int,
+    seen_matrix,
     single_threaded_blas,
 )
 
@@ -172,6 +177,8 @@ class ALS(FactorModel):
         self.iterations = positive_int("iterations", iterations)
         self.alpha = positive_float("alpha", alpha)
         self.scaling: Scaling | None = scaling
+        # True for a model from `with_users`: user vectors are solved when scored.
+        self._folded = False
         super().__init__(seed=seed, threads=threads)
 
     def _stages(self) -> Sequence[Stage]:
@@ -205,6 +212,62 @@ class ALS(FactorModel):
         factors = np.asarray(self._item_factors, dtype=np.float64)
         regularization = float((self.chosen or DEFAULTS)["regularization"])
         self._regularized_gram = factors.T @ factors + regularization * np.eye(factors.shape[1])
+
+    # --- folding in ----------------------------------------------------------------------
+
+    def with_users(self, interactions: Interactions) -> ALS:
+        """The same fitted item factors, each user's vector solved from their feedback in
+        `interactions` (e.g. the feedback as it is now) when they are scored: a like counts
+        at once, not only after the next retrain, and a member who joined since then is
+        scored from their own likes instead of the popularity fallback.
+
+        This is "folding in" (implicit's `recalculate_user`): ALS's user step, exact, with
+        the item factors held fixed, x_u = (Y^T C_u Y + λI)^-1 Y^T C_u p_u, with the
+        confidences of the trained scaling and alpha. A track the model was not trained on
+        adds nothing until the next retrain. The item side is shared, not copied."""
+        twin = copy.copy(self)
+        twin._users = interactions.user_vocab
+        summed = interactions.matrix(twin._users, self._items)
+        twin._seen = seen_matrix(summed)
+        matrix = summed.copy()
+        matrix.eliminate_zeros()  # a like undone by a dislike: seen, but no signal
+        config = self.chosen or DEFAULTS
+        twin._profile = confidences(matrix, config["scaling"], float(config["alpha"]))
+        twin._user_factors = np.zeros((0, self._item_factors.shape[1]), dtype=np.float32)
+        twin._folded = True
+        twin._derive_users()
+        return twin
+
+    def _user_rows(self, rows: npt.NDArray[np.int64]) -> FloatArray:
+        if not self._folded:
+            return super()._user_rows(rows)
+        vectors = np.empty((len(rows), self._item_vectors.shape[1]))
+        for position, row in enumerate(np.asarray(rows).tolist()):
+            vectors[position] = self._solved_user(row)
+        return vectors
+
+    def _solved_user(self, row: int) -> FloatArray:
+        """ALS's user step for one row of `_profile` (implicit's `user_linear_equation`)."""
+        start, end = self._profile.indptr[row], self._profile.indptr[row + 1]
+        signed = self._profile.data[start:end].astype(np.float64)
+        confidence = np.abs(signed)
+        vectors = self._item_vectors[self._profile.indices[start:end]]
+        weighted = self._regularized_gram + (vectors.T * (confidence - 1.0)) @ vectors
+        target = np.where(signed > 0, confidence, 0.0) @ vectors
+        return np.linalg.solve(weighted, target)
+
+    def state(self) -> tuple[dict[str, Any], Arrays]:
+        if not self._folded:
+            return super().state()
+        # Saved as an ordinary model: every user's solved vector (zero without a taste).
+        unfolded = copy.copy(self)
+        factors = np.zeros((len(self._users), self._item_vectors.shape[1]), dtype=np.float32)
+        with one_blas_thread():
+            for row in np.flatnonzero(self._has_taste).tolist():
+                factors[row] = self._solved_user(row)
+        unfolded._user_factors = factors
+        unfolded._folded = False
+        return unfolded.state()
 
     def _contributions(
         self, row: int, liked: npt.NDArray[np.int64], items: npt.NDArray[np.int64]

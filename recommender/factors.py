@@ -305,16 +305,24 @@ class FactorModel(Recommender):
 
     def _derive(self) -> None:
         """What reading needs and is cheap to recompute: never saved."""
-        users = self._profile.shape[0]
-        rows = np.repeat(np.arange(users), np.diff(self._profile.indptr))
-        self._has_taste = np.bincount(rows[self._profile.data > 0], minlength=users) > 0
+        self._derive_users()
         self._fallback = np.where(self._popularity > 0, self._popularity, -np.inf)
         self._latent_vectors = self._latent(self._item_factors)
         self._similarity_vectors = unit_rows(self._latent_vectors)
         self._has_direction = self._similarity_vectors.any(axis=1)
+        self._item_vectors = np.asarray(self._item_factors, dtype=np.float64)
+
+    def _derive_users(self) -> None:
+        """The user side of `_derive`: who has a taste, and their vectors."""
+        users = self._profile.shape[0]
+        rows = np.repeat(np.arange(users), np.diff(self._profile.indptr))
+        self._has_taste = np.bincount(rows[self._profile.data > 0], minlength=users) > 0
         # Scores in float64 straight from BLAS (the factors are stored as float32).
         self._user_vectors = np.asarray(self._user_factors, dtype=np.float64)
-        self._item_vectors = np.asarray(self._item_factors, dtype=np.float64)
+
+    def _user_rows(self, rows: npt.NDArray[np.int64]) -> FloatArray:
+        """The factor vectors of these users (rows of users with a taste)."""
+        return self._user_vectors[rows]
 
     # --- reading -------------------------------------------------------------------------
 
@@ -328,11 +336,11 @@ class FactorModel(Recommender):
         taste[taste] = self._has_taste[rows[taste]]
         with one_blas_thread():
             if taste.all():  # the common case: one product, no copies
-                return self._user_vectors[rows] @ self._item_vectors.T
+                return self._user_rows(rows) @ self._item_vectors.T
             scores = np.empty((len(rows), len(self._items)))
             scores[~taste] = self._fallback
             if taste.any():
-                scores[taste] = self._user_vectors[rows[taste]] @ self._item_vectors.T
+                scores[taste] = self._user_rows(rows[taste]) @ self._item_vectors.T
         return scores
 
     def seen_items(self, user: str) -> npt.NDArray[np.int64]:

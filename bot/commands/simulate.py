@@ -18,6 +18,12 @@ from bot.cli_common import fail, run, settings_of
 @click.option("--rounds", default=5, show_default=True, type=int, help="Rounds of picks.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seeds members and picks.")
 @click.option(
+    "--background",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Other playlists (never members) recorded as background listeners. [default: all]",
+)
+@click.option(
     "--json",
     "json_path",
     default=None,
@@ -37,6 +43,7 @@ def command(
     users: int,
     rounds: int,
     seed: int,
+    background: int | None,
     json_path: Path | None,
     plot_path: Path | None,
 ) -> None:
@@ -58,7 +65,9 @@ def command(
         click.echo(f"... {step}", err=True)
 
     async def main(copy: Settings) -> SimulationReport:
-        return await simulate(copy, users=users, rounds=rounds, seed=seed, say=say)
+        return await simulate(
+            copy, users=users, rounds=rounds, seed=seed, say=say, background=background
+        )
 
     try:
         playlists_path(settings)

@@ -36,3 +36,24 @@ def test_a_heavy_member_is_capped() -> None:
     assert len(heavy) == 200
     assert heavy.min() == count - 200  # the newest 200
     assert (kept.users == "light").sum() == 1
+
+
+def test_the_serving_als_scores_members_from_their_current_feedback() -> None:
+    from bot.active_models import FOLDED_WARM_FROM, ActiveModels, compose_hybrid
+    from recommender.als import ALS
+    from recommender.content import ContentSimilarity
+    from tests.recommender.tiny import tiny_catalog, tiny_interactions
+
+    catalog, trained = tiny_catalog(), tiny_interactions()
+    als = ALS(factors=4, regularization=0.1, alpha=10.0, scaling="log", iterations=10)
+    active = ActiveModels({"als": als.fit(trained)}, {"als": 1}, {}, None, "defaults")
+    content = ContentSimilarity(seed=0).fit(trained, catalog)
+    newcomer = ["i20", "i21", "i22"][:FOLDED_WARM_FROM]
+    now = Interactions.from_rows(
+        [*trained.users.tolist(), *["newcomer"] * len(newcomer)],
+        [*trained.items.tolist(), *newcomer],
+    )
+    hybrid, _ = compose_hybrid(active, content, now, catalog)
+    assert hybrid.tier_of("newcomer") == "warm"  # ALS serves from FOLDED_WARM_FROM likes
+    served = hybrid.components["als"].score_users(["newcomer"])[0]
+    assert not np.allclose(served, als.score_users(["newcomer"])[0])  # not the fallback

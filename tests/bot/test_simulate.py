@@ -12,6 +12,7 @@ from tests.conftest import SPOTIFY_CATALOG, require_shared
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 USERS, ROUNDS, PICKS, REVEALED = 4, 2, 5, 3
+BACKGROUND = 30  # other playlists as background listeners: enough, and a quick ALS fit
 
 
 @pytest.fixture
@@ -29,6 +30,7 @@ def test_a_small_run_reports_every_policy_and_stores_the_members_feedback(
     result = earworm(
         "simulate",
         *("--users", str(USERS), "--rounds", str(ROUNDS), "--seed", "0"),
+        *("--background", str(BACKGROUND)),
         *("--json", str(report), "--plot", str(chart)),
         env=env,
         timeout=300,
@@ -55,6 +57,10 @@ def test_a_small_run_reports_every_policy_and_stores_the_members_feedback(
     assert stored["earworm"].get("like/button", 0) == data["card_likes"]
     assert round(sum(rates["earworm"]) * USERS * PICKS) == data["card_likes"]
     assert stored["trending"] == {}  # the trending-only members never react
+    # Background listeners: other playlists' likes, stored apart from the members'.
+    assert data["background"]["members"] == BACKGROUND
+    assert data["background"]["likes"] >= BACKGROUND * 2
+    assert len(data["seconds"]) == ROUNDS
 
     # The same data directory, now holding the catalog: too many members for its playlists.
     too_many = earworm("simulate", "--users", "100000", "--rounds", "1", env=env, timeout=120)
