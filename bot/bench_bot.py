@@ -253,13 +253,13 @@ async def run_load(
                     await act(rng.choice(actors))
                     due += rng.expovariate(rate)
                     await asyncio.sleep(max(0.0, started + due - time.perf_counter()))
-            report.paced = _phase(bot, probe)
+            report.paced = phase_of(bot, probe)
             for round_ in range(rounds):
                 say(f"burst {round_ + 1}/{rounds}: all {members} members at once ...")
                 async with in_flight_together(env):
                     for actor in actors:
                         await act(actor)
-            report.burst = _phase(bot, probe)
+            report.burst = phase_of(bot, probe)
         finally:
             probe.stop()
 
@@ -347,7 +347,7 @@ async def _wait_for_rows(database: Any, target: int, limit_seconds: float = 120.
         await asyncio.sleep(0.005)
 
 
-def _phase(bot: Any, probe: LoopLagProbe) -> Phase:
+def phase_of(bot: Any, probe: LoopLagProbe) -> Phase:
     """What the bot measured since the last phase, and reset for the next."""
     phase = Phase(
         {name: bot.timings.summary(name) for name in bot.timings.names()}, probe.summary()
