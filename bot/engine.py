@@ -287,12 +287,12 @@ class Engine:
 
 
 def settle_garbage() -> None:
-    """After a swap: collect what the old snapshot left, then freeze the survivors (the
-    new snapshot's millions of small objects) so that later collections, which Python runs
-    every few thousand allocations, no longer walk them: unfrozen, each full collection
-    stalled the event loop for up to a second at 50k feedback rows (bot/bench_training.py).
-    The old snapshot's objects are still freed by reference counting when it goes."""
-    gc.collect()
+    """After a swap: freeze what lives now (the new snapshot's many small objects) so that
+    later collections, which Python runs every few thousand allocations, no longer walk
+    them: unfrozen, each full collection stalled the event loop for up to a second at 50k
+    feedback rows (bot/bench_training.py). No collection here: at a million rows one took
+    five seconds on the loop. The old snapshot is freed by reference counting as it goes
+    (it holds no reference cycles), frozen or not."""
     gc.freeze()
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,7 +76,13 @@ async def catalog_rows(session: AsyncSession) -> CatalogRows:
 
 
 async def feedback_rows(session: AsyncSession, *, guild_id: int | None = None) -> FeedbackRows:
-    """All feedback, or one guild's when `guild_id` is given."""
+    """All feedback, or one guild's when `guild_id` is given.
+
+    On SQLite the rows are fetched by the driver's own thread and turned into columns in a
+    worker thread: SQLAlchemy would build a Row and convert each value on the event loop,
+    which stalls a bot for seconds at a million rows."""
+    if guild_id is None and session.bind.dialect.driver == "aiosqlite":
+        return await _sqlite_feedback_rows(session)
     statement = select(
         Feedback.id,
         Feedback.user_id,
@@ -96,3 +104,44 @@ async def feedback_rows(session: AsyncSession, *, guild_id: int | None = None) -
         values=[row[5] for row in rows],
         created_at=[row[6] for row in rows],
     )
+
+
+_FEEDBACK_SQL = (
+    "SELECT id, user_id, guild_id, track_id, kind, value, created_at FROM feedback ORDER BY id"
+)
+
+
+async def _sqlite_feedback_rows(session: AsyncSession) -> FeedbackRows:
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection  # aiosqlite's connection: its calls run in its thread
+    assert driver is not None
+    cursor = await driver.execute(_FEEDBACK_SQL)
+    try:
+        rows = await cursor.fetchall()
+    finally:
+        await cursor.close()
+    return await asyncio.to_thread(_columns, rows)
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> FeedbackRows:
+    if not rows:
+        return FeedbackRows([], [], [], [], [], [], [])
+    ids, users, guilds, tracks, kinds, values, created = (
+        list(column) for column in zip(*rows, strict=True)
+    )
+    return FeedbackRows(
+        ids=ids,
+        users=users,
+        guilds=guilds,
+        tracks=tracks,
+        kinds=kinds,
+        values=values,
+        # As SQLAlchemy's SQLite DateTime stores them (UTC, without a zone; see UTCDateTime).
+        created_at=[_utc(text) for text in created],
+    )
+
+
+def _utc(value: str | datetime) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -105,3 +105,28 @@ async def test_new_rows_are_counted_after_a_snapshot(
     await session.commit()
     assert await count_feedback_after(session, header["max_feedback_id"]) == 2
     assert await count_feedback_after(session, 0) == 3
+
+
+async def test_feedback_rows_read_the_same_as_the_orm(
+    session: AsyncSession, tracks: list[str]
+) -> None:
+    from sqlalchemy import select
+
+    from storage.models import Feedback
+    from storage.repositories.snapshots import feedback_rows
+
+    await give(session, tracks[0], FeedbackKind.LIKE)
+    await give(session, tracks[1], FeedbackKind.RATING, 5)
+    await session.commit()
+
+    rows = await feedback_rows(session)  # SQLite: fetched and converted off the event loop
+    stored = list(await session.scalars(select(Feedback).order_by(Feedback.id)))
+
+    assert rows.ids == [f.id for f in stored]
+    assert rows.users == [f.user_id for f in stored]
+    assert rows.guilds == [None, None]
+    assert rows.tracks == tracks[:2]
+    assert rows.kinds == ["like", "rating"]
+    assert rows.values == [None, 5]
+    assert rows.created_at == [f.created_at for f in stored]
+    assert all(moment.tzinfo is not None for moment in rows.created_at)
