@@ -29,13 +29,14 @@ from bot.learning import (
     feedback_through,
     parse_kinds,
     run_training,
+    verify_artifact,
 )
 from bot.learning import RunOutcome as TrainingOutcome
 from bot.settings import Settings
 from bot.training import KINDS
 from storage.database import Database
 from storage.dto import CatalogStats
-from storage.models import FeedbackKind
+from storage.models import FeedbackKind, ModelStatus
 from storage.repositories.bot_settings import get_setting, set_setting
 from storage.repositories.feedback import count_feedback_after
 from storage.repositories.registry import (
@@ -286,7 +287,20 @@ def _artifact_exists(record: ModelRecord) -> bool:
     return record.artifact_path is not None and Path(record.artifact_path).is_dir()
 
 
-async def rollback(database: Database, version: int, kind: str | None) -> Rollback:
+@dataclass(frozen=True, slots=True)
+class Hints:
+    """How the person who asked lists versions and retrains: Discord or the shell."""
+
+    models: str = "`/admin models`"
+    retrain: str = "`/admin retrain`"
+
+
+SHELL_HINTS = Hints(models="`earworm models list`", retrain="`earworm train`")
+
+
+async def rollback(
+    database: Database, version: int, kind: str | None, hints: Hints = Hints()
+) -> Rollback:
     """Make an earlier registered version the active one of its kind.
 
     Without `kind`, the version number must belong to one kind only. Raises
@@ -297,7 +311,7 @@ async def rollback(database: Database, version: int, kind: str | None) -> Rollba
             kinds = sorted({r.kind for r in await list_models(session) if r.version == version})
             if not kinds:
                 raise UserFacingError(
-                    f"No model has version {version}. See the versions with `/admin models`."
+                    f"No model has version {version}. See the versions with {hints.models}."
                 )
             if len(kinds) > 1:
                 raise UserFacingError(
@@ -308,14 +322,22 @@ async def rollback(database: Database, version: int, kind: str | None) -> Rollba
         candidates = [r for r in await list_models(session, kind) if r.version == version]
         if not candidates:
             raise UserFacingError(
-                f"There is no {kind} version {version}. See the versions with `/admin models`."
+                f"There is no {kind} version {version}. See the versions with {hints.models}."
             )
         target = candidates[0]
         if not await asyncio.to_thread(_artifact_exists, target):
             raise UserFacingError(
                 f"{kind} v{version}'s saved model files are gone, so it cannot serve. "
-                "Pick another version or run `/admin retrain`."
+                f"Pick another version or run {hints.retrain}."
             )
+        if target.status is not ModelStatus.ACTIVE and target.artifact_path:
+            try:  # never switch to files that cannot serve
+                await asyncio.to_thread(verify_artifact, kind, target.artifact_path)
+            except Exception as exc:
+                raise UserFacingError(
+                    f"{kind} v{version}'s saved model files are damaged ({str(exc)[:200]}), "
+                    f"so it cannot serve. Pick another version or run {hints.retrain}."
+                ) from None
         previous = await active_model(session, kind)
         try:
             now_active = await activate(session, kind, version)

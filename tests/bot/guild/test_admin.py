@@ -73,10 +73,16 @@ async def register(
 
 @pytest.fixture
 def saved(tmp_path: Path) -> dict[str, Path]:
-    """Artifact folders of saved models, as `earworm train` leaves them."""
+    """Saved models, as a training run leaves them: two real ALS artifacts (a rollback
+    loads its target before switching) and a folder for NCF."""
+    from recommender.als import ALS
+    from recommender.data import Interactions
+
+    likes = Interactions.from_rows(["a", "a", "b", "b"], [track_id(n) for n in (0, 1, 1, 2)])
     folders = {name: tmp_path / "models" / name for name in ("als/v1", "als/v2", "ncf/v1")}
-    for folder in folders.values():
-        folder.mkdir(parents=True)
+    for seed, name in enumerate(("als/v1", "als/v2")):
+        ALS(seed=seed).fit(likes).save(folders[name])
+    folders["ncf/v1"].mkdir(parents=True)
     return folders
 
 
@@ -254,6 +260,7 @@ async def test_rollback_refuses_what_cannot_serve(server: Server, saved: dict[st
     await register(server, "ncf", saved["ncf/v1"])
     await register(server, "als", saved["als/v2"], ModelStatus.FAILED)
     await register(server, "als", None, ModelStatus.RETIRED)  # v3: no artifact saved
+    await register(server, "als", saved["ncf/v1"], ModelStatus.RETIRED)  # v4: no model in it
     before = await registry(server)
 
     attempts = {
@@ -262,6 +269,7 @@ async def test_rollback_refuses_what_cannot_serve(server: Server, saved: dict[st
         "als v2 is failed and cannot serve": {"version": 2, "kind": "als"},
         "als v3's saved model files are gone": {"version": 3},
         "There is no ncf version 2": {"version": 2, "kind": "ncf"},
+        "als v4's saved model files are damaged (": {"version": 4},
     }
     for expected, options in attempts.items():
         result = await server.carol.slash(server.channel, "admin rollback", **options)
