@@ -81,6 +81,13 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
+def _check_metrics(metrics: dict[str, Any]) -> None:
+    try:
+        json.dumps(metrics, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metrics must be JSON-serialisable: {exc}") from None
+
+
 async def _get(session: AsyncSession, kind: str, version: int) -> ModelVersion:
     # populate_existing: a bulk UPDATE may have changed the row behind the identity map.
     row = await session.scalar(
@@ -132,10 +139,7 @@ async def register_model(
     check_aware(trained_at, "trained_at")
     if training_rows is not None and training_rows < 0:
         raise ValueError(f"training_rows must not be negative, got {training_rows}")
-    try:
-        json.dumps(metrics, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"metrics must be JSON-serialisable: {exc}") from None
+    _check_metrics(metrics)
     if status is ModelStatus.ACTIVE:
         await _retire_active(session, kind)
     row = ModelVersion(
@@ -228,10 +232,7 @@ async def finish_model(
     active one), CANDIDATE, REJECTED or FAILED, with its figures and a note saying why."""
     status = ModelStatus(status)
     check_aware(trained_at, "trained_at")
-    try:
-        json.dumps(metrics, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"metrics must be JSON-serialisable: {exc}") from None
+    _check_metrics(metrics)
     row = await _get(session, _check_kind(kind), version)
     row.trained_at = trained_at
     row.training_rows = training_rows

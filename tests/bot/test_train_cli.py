@@ -131,29 +131,19 @@ def activate_als(data_dir: Path, events: list[tuple[int, int, FeedbackKind]]) ->
     """An active ALS v1 fitted on `events` (rows 1..n), as a finished run leaves it: saved
     and registered, in this process (the tests below are about the run after it)."""
     from recommender.als import ALS
-    from storage.repositories.registry import register_model
 
     artifact = (data_dir / "models" / "als" / "v1").resolve()
     ALS(seed=0).fit(feedback(events)).save(artifact)
 
-    async def register() -> None:
-        database = await open_database(url(data_dir))
-        try:
-            async with database.sessions() as session:
-                await register_model(
-                    session,
-                    "als",
-                    status=ModelStatus.ACTIVE,
-                    trained_at=datetime.now(UTC),
-                    training_rows=len(events),
-                    metrics={"ndcg@10": 0.5, "feedback_through_id": len(events)},
-                    artifact_path=str(artifact),
-                )
-                await session.commit()
-        finally:
-            await database.close()
-
-    asyncio.run(register())
+    asyncio.run(
+        register_als(
+            data_dir,
+            ModelStatus.ACTIVE,
+            training_rows=len(events),
+            metrics={"ndcg@10": 0.5, "feedback_through_id": len(events)},
+            artifact=artifact,
+        )
+    )
     return artifact
 
 
@@ -285,7 +275,7 @@ def test_a_failing_run_is_recorded_and_the_active_model_stays(
 
 def test_a_run_that_died_is_marked_failed_by_the_next(env: dict[str, str], data_dir: Path) -> None:
     asyncio.run(record(data_dir, two_tastes()))
-    asyncio.run(register_training(data_dir))  # as a run killed with its process leaves it
+    asyncio.run(register_als(data_dir, ModelStatus.TRAINING))  # as a dead run leaves it
     leftover = data_dir / "training" / "run-dead"
     leftover.mkdir(parents=True)
 
@@ -299,7 +289,16 @@ def test_a_run_that_died_is_marked_failed_by_the_next(env: dict[str, str], data_
     assert not leftover.exists()
 
 
-async def register_training(data_dir: Path) -> None:
+async def register_als(
+    data_dir: Path,
+    status: ModelStatus,
+    *,
+    training_rows: int | None = None,
+    metrics: dict[str, Any] | None = None,
+    artifact: Path | None = None,
+) -> None:
+    """Register an ALS version as a run leaves it (ACTIVE) or as a dead run left it
+    (TRAINING)."""
     from storage.repositories.registry import register_model
 
     database = await open_database(url(data_dir))
@@ -308,11 +307,11 @@ async def register_training(data_dir: Path) -> None:
             await register_model(
                 session,
                 "als",
-                status=ModelStatus.TRAINING,
-                trained_at=None,
-                training_rows=None,
-                metrics={},
-                artifact_path=None,
+                status=status,
+                trained_at=datetime.now(UTC) if status is ModelStatus.ACTIVE else None,
+                training_rows=training_rows,
+                metrics=metrics or {},
+                artifact_path=str(artifact) if artifact else None,
             )
             await session.commit()
     finally:

@@ -10,22 +10,25 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import pytest
-from simcord.results import InteractionResult, ResponseMessage
 
 from bot.app import EarwormBot, create_bot
 from bot.bench_bot import in_flight_together
-from bot.exts.admin import Admin
 from bot.learning import RunOutcome
 from bot.settings import load_settings
 from storage.models import FeedbackKind, ModelStatus
 from storage.repositories.feedback import count_feedback
-from storage.repositories.registry import list_models
 from tests.bot.guild.conftest import Server
-from tests.bot.guild.test_admin import enough_to_train, record
+from tests.bot.guild.test_admin import (
+    admin_cog,
+    enough_to_train,
+    fields,
+    record,
+    registry,
+    shown,
+)
 from tests.factories import track_id
 
 LIKE = FeedbackKind.LIKE
@@ -37,28 +40,6 @@ training = pytest.mark.simcord(settle_timeout=120)
 def simcord_bot(imported: Path) -> EarwormBot:
     # Following the registry every 30 s would cost 2,880 database reads per virtual day.
     return create_bot(load_settings(EARWORM_DATA_DIR=str(imported), registry_poll_seconds=3600))
-
-
-def admin_cog(server: Server) -> Admin:
-    cog = server.bot.get_cog("Admin")
-    assert cog is not None
-    return cast(Admin, cog)
-
-
-def shown(result: InteractionResult) -> ResponseMessage:
-    messages = [m for m in (result.response, *result.followups) if m is not None]
-    assert messages, result
-    return messages[-1]
-
-
-def fields(message: ResponseMessage) -> dict[str, str]:
-    [embed] = message.embeds
-    return {field.name or "": field.value or "" for field in embed.fields}
-
-
-async def registry(server: Server) -> list[tuple[str, int, ModelStatus]]:
-    async with server.bot.database.sessions() as session:
-        return [(r.kind, r.version, r.status) for r in await list_models(session)]
 
 
 async def wait_until(condition: Callable[[], bool], seconds: float = 60) -> None:
