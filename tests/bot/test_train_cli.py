@@ -320,6 +320,8 @@ async def register_als(
 
 @pytest.mark.slow
 def test_all_trains_every_kind_in_one_run(env: dict[str, str], data_dir: Path) -> None:
+    from recommender.hybrid import Hybrid
+
     asyncio.run(record(data_dir, two_tastes()))
     results = train(env, "--model", "all")
     assert [(t["kind"], t["version"], t["status"]) for t in results] == [
@@ -332,6 +334,19 @@ def test_all_trains_every_kind_in_one_run(env: dict[str, str], data_dir: Path) -
         ("ncf", 1, ModelStatus.ACTIVE),
         ("hybrid", 1, ModelStatus.ACTIVE),
     }
+    # The hybrid's tuned blend is registered, saved, and what serving uses.
+    metrics = results[2]["metrics"]
+    weights = metrics["weights"]
+    assert set(weights) == {"light", "warm"}
+    assert set(weights["warm"]) == {"als", "ncf", "content", "pop"}
+    assert 0.0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1.0
+    [record_] = [r for r in registered(data_dir) if r.kind == "hybrid"]
+    assert Hybrid.load(Path(str(record_.artifact_path))).weights == weights
+    result = earworm("recommend", "--user", str(FIRST_MEMBER), "--k", "3", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "models: als v1, ncf v1, content, popularity; blend weights: hybrid v1" in (
+        result.stdout
+    )
 
 
 def feedback(events: list[tuple[int, int, FeedbackKind]]) -> Interactions:
@@ -403,26 +418,3 @@ def test_an_unknown_model_is_refused(env: dict[str, str]) -> None:
     result = earworm("train", "--model", "bpr", env=env)
     assert result.returncode == 2
     assert "Invalid value for '--model'" in result.stderr
-
-
-def test_the_hybrid_registers_its_blend_and_serving_uses_it(
-    env: dict[str, str], data_dir: Path
-) -> None:
-    from recommender.hybrid import Hybrid
-
-    asyncio.run(record(data_dir, two_tastes()))
-    activate_als(data_dir, two_tastes())
-    [hybrid] = train(env, "--model", "hybrid")
-    metrics = hybrid["metrics"]
-    assert isinstance(metrics, dict)
-    weights = metrics["weights"]
-    assert set(weights) == {"light", "warm"}
-    assert set(weights["warm"]) == {"als", "ncf", "content", "pop"}
-    assert 0.0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1.0
-    [record_] = [r for r in registered(data_dir) if r.kind == "hybrid"]
-    saved = Hybrid.load(Path(str(record_.artifact_path)))
-    assert saved.weights == weights
-
-    result = earworm("recommend", "--user", str(FIRST_MEMBER), "--k", "3", env=env)
-    assert result.returncode == 0, result.stderr
-    assert "models: als v1, content, popularity; blend weights: hybrid v1" in result.stdout
