@@ -27,6 +27,7 @@ from bot.learning import (
     RunOptions,
     TrainingBusy,
     feedback_through,
+    kinds_label,
     parse_kinds,
     run_training,
     verify_artifact,
@@ -107,7 +108,7 @@ class TrainingRunner:
         if self._task is not None and not self._task.done():
             return self._task
         kinds = parse_kinds(model)
-        label = "all" if kinds == KINDS else "+".join(kinds)
+        label = kinds_label(kinds)
         # Set before anything awaits: two commands in the same moment cannot both start.
         self.current = RunningTraining(label, datetime.now(UTC))
         self._task = asyncio.create_task(self._run(kinds), name=f"earworm training {label}")

@@ -119,7 +119,7 @@ class RunOutcome:
 
     @property
     def label(self) -> str:
-        return "all" if set(self.kinds) == set(KINDS) else "+".join(self.kinds)
+        return kinds_label(self.kinds)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -151,6 +151,11 @@ def parse_kinds(kinds: str | Sequence[str]) -> tuple[str, ...]:
         shown = unknown[0] if unknown else ""
         raise ValueError(f"unknown model {shown!r}; choose from all, {', '.join(KINDS)}")
     return tuple(kind for kind in KINDS if kind in names)
+
+
+def kinds_label(kinds: Sequence[str]) -> str:
+    """ "all", or the kinds joined by "+", as /admin shows a run."""
+    return "all" if set(kinds) == set(KINDS) else "+".join(kinds)
 
 
 def _shorten(text: str) -> str:
@@ -345,7 +350,6 @@ async def conclude(
     database: Database, plan: Plan, report: Mapping[str, Any], tolerance: float
 ) -> list[CandidateResult]:
     """Check, decide and record every candidate of the report in one transaction."""
-    results: list[CandidateResult] = []
     by_kind = {item["kind"]: item for item in report["results"]}
     rows: list[tuple[CandidateResult, datetime | None, dict[str, Any], str | None]] = []
     for candidate in plan.candidates:
@@ -376,7 +380,6 @@ async def conclude(
         trained_at = datetime.fromisoformat(item["trained_at"]) if "trained_at" in item else None
         kept = item["outcome"] == "trained" and status is not ModelStatus.FAILED
         rows.append((result, trained_at, metrics, candidate.artifact if kept else None))
-        results.append(result)
     async with database.sessions() as session:
         for result, trained_at, metrics, artifact in rows:
             await finish_model(
@@ -392,7 +395,7 @@ async def conclude(
             )
         await set_setting(session, THROUGH_KEY, str(report["snapshot"]["max_feedback_id"]))
         await session.commit()
-    return results
+    return [result for result, *_ in rows]
 
 
 async def mark_failed(database: Database, plan: Plan, reason: str) -> list[CandidateResult]:
@@ -491,17 +494,14 @@ async def run_training(
     options = options or RunOptions()
     chosen = parse_kinds(kinds)
     began = datetime.now(UTC)
-    try:
-        lock = training_lock(settings)
-        lock.__enter__()
-    except TrainingError as exc:
-        raise TrainingBusy(str(exc)) from None
-    try:
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(training_lock(settings))
+        except TrainingError as exc:
+            raise TrainingBusy(str(exc)) from None
         return await _locked_run(
             settings, database, chosen, options, began, progress, started, on_promoted
         )
-    finally:
-        lock.__exit__(None, None, None)
 
 
 async def _locked_run(

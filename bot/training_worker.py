@@ -212,8 +212,9 @@ def load_active(kind: str, plan: Plan, data: TrainingData, train: Interactions) 
 
 def holdout_comparison(
     candidate: Candidate, plan: Plan, data: TrainingData, snapshot: Snapshot, progress: Progress
-) -> dict[str, Any] | None:
-    """Candidate and active figures on the time-based holdout; None when it is too small."""
+) -> dict[str, Any]:
+    """Candidate and active figures on the time-based holdout; `usable` False (and no
+    figures) when too few members liked something new."""
     kind = candidate.kind
     actives = compared_actives(kind, plan)
     cutoff = cutoff_id(snapshot, actives)
@@ -267,7 +268,7 @@ def train_candidate(
         "feedback_through_id": snapshot.max_feedback_id,
         "training_rows": len(data.interactions),
     }
-    if comparison is not None and not comparison["usable"] and kind in plan.active:
+    if not comparison["usable"] and kind in plan.active:
         active = plan.active[kind]
         result["outcome"] = "too-little-new-feedback"
         result["comparison"] = comparison
@@ -278,7 +279,7 @@ def train_candidate(
         )
         return result
     metrics: dict[str, Any] = {}
-    if comparison is not None and comparison["usable"]:
+    if comparison["usable"]:
         metrics.update(comparison["candidate"])
         metrics["validation"] = comparison["method"]
         metrics["validation_members"] = comparison["members"]
@@ -301,7 +302,7 @@ def train_candidate(
         artifact=candidate.artifact,
         trained_at=datetime.now(UTC).isoformat(),
         metrics=json_safe(metrics),
-        comparison=json_safe(comparison) if comparison and comparison["usable"] else None,
+        comparison=json_safe(comparison) if comparison["usable"] else None,
     )
     return result
 
