@@ -139,7 +139,6 @@ class Engine:
                         registry=serving.active if serving is not None else None
                     )
                     self._serving = serving
-                    settle_garbage()
         if serving is None:
             raise UserFacingError(EMPTY_CATALOG)
         return serving
@@ -287,12 +286,17 @@ class Engine:
 
 
 def settle_garbage() -> None:
-    """After a swap: freeze what lives now (the new snapshot's many small objects) so that
-    later collections, which Python runs every few thousand allocations, no longer walk
-    them: unfrozen, each full collection stalled the event loop for up to a second at 50k
-    feedback rows (bot/bench_training.py). No collection here: at a million rows one took
-    five seconds on the loop. The old snapshot is freed by reference counting as it goes
-    (it holds no reference cycles), frozen or not."""
+    """After a reload (start, a model swap): freeze what lives now (the new snapshot's
+    many small objects) so that later collections, which Python runs every few thousand
+    allocations, no longer walk them: unfrozen, each full collection stalled the event
+    loop for up to a second at 50k feedback rows (bot/bench_training.py). No collection
+    here: at a million rows one took five seconds on the loop. The old snapshot is freed
+    by reference counting as it goes (it holds no reference cycles), frozen or not.
+
+    Not after the refreshes feedback triggers (every few seconds while members react):
+    cyclic garbage still uncollected at a freeze is never collected, so freezing that
+    often would leak; those refreshes reuse the catalog and content model, which hold
+    most of the objects."""
     gc.freeze()
 
 
