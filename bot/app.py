@@ -8,6 +8,7 @@ import logging
 import math
 import pkgutil
 import time
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -16,6 +17,7 @@ from discord.ext import commands
 from bot import exts
 from bot.engine import Engine
 from bot.errors import UserFacingError
+from bot.http.server import HttpServer, start_http_server
 from bot.metrics import Timings
 from bot.settings import Settings
 from bot.spotify import SpotifyEnricher
@@ -79,12 +81,13 @@ class EarwormTree(app_commands.CommandTree["EarwormBot"]):
 class EarwormBot(commands.Bot):
     """Holds the long-lived services; cogs read them as typed attributes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **options: Any) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),
             help_command=None,
             tree_cls=EarwormTree,
+            **options,
         )
         self.timings = Timings()
         # Set here, before anything (SimCord included) wraps the tree's error hook.
@@ -95,6 +98,8 @@ class EarwormBot(commands.Bot):
         self._writer: FeedbackWriter | None = None
         # Optional album art and canonical names; disabled without Spotify credentials.
         self.spotify: SpotifyEnricher | None = None
+        # Health, metrics and the REST API, when EARWORM_HTTP_PORT is set.
+        self.http: HttpServer | None = None
 
     @property
     def database(self) -> Database:
@@ -123,6 +128,8 @@ class EarwormBot(commands.Bot):
         for name in extension_names():
             await self.load_extension(name)
         await self.sync_commands()
+        if self.settings.http_port is not None:
+            self.http = await start_http_server(self)
 
     async def sync_commands(self) -> None:
         """Register the slash commands with Discord (to EARWORM_DEV_GUILD for instant
@@ -184,6 +191,8 @@ class EarwormBot(commands.Bot):
             log.info("connected as %s; invite: %s", self.user, url)
 
     async def close(self) -> None:
+        if self.http is not None:
+            await self.http.close()
         await super().close()
         if self._writer is not None:
             await self._writer.close()  # what members said before the shutdown is kept
@@ -214,6 +223,15 @@ async def reply_ephemeral(interaction: discord.Interaction, message: str) -> Non
         await interaction.response.send_message(message, ephemeral=True)
 
 
+class ShardedEarwormBot(EarwormBot, commands.AutoShardedBot):
+    """The same bot over several gateway connections (EARWORM_SHARDS): Discord requires
+    shards past 2,500 servers, and each one carries its own share of the events."""
+
+
 def create_bot(settings: Settings) -> EarwormBot:
     """The fully wired bot, not yet connected (tests drive it without a token)."""
-    return EarwormBot(settings)
+    if settings.shards is None:
+        return EarwormBot(settings)
+    # "auto": discord.py asks Discord for the recommended count when it connects.
+    count = None if settings.shards == "auto" else settings.shards
+    return ShardedEarwormBot(settings, shard_count=count)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,57 @@ class Settings(BaseSettings):
     registry_poll_seconds: float = Field(
         default=30.0, ge=1, le=3600, validation_alias="EARWORM_REGISTRY_POLL_SECONDS"
     )
+
+    # --- operations (issue 7) ---
+    # The HTTP API (health, metrics, REST): off unless a port is set. It binds to the local
+    # machine unless told otherwise: put a reverse proxy in front to expose it.
+    http_port: int | None = Field(
+        default=None, ge=1, le=65535, validation_alias="EARWORM_HTTP_PORT"
+    )
+    http_host: str = Field(default="127.0.0.1", min_length=1, validation_alias="EARWORM_HTTP_HOST")
+    # The bearer token of /api/v1/*; without one the REST API answers 503 (health and
+    # metrics need none).
+    api_token: SecretStr | None = Field(default=None, validation_alias="EARWORM_API_TOKEN")
+    # Gateway shards: unset runs one connection; "auto" asks Discord how many; N runs N.
+    shards: int | Literal["auto"] | None = Field(default=None, validation_alias="EARWORM_SHARDS")
+    # "text" for people, "json" for log shippers (one JSON object per line).
+    log_format: Literal["text", "json"] = Field(
+        default="text", validation_alias="EARWORM_LOG_FORMAT"
+    )
+    # Heavy commands (/recommend, /similar, /mix, /trending, /profile): uses per member per window.
+    cooldown_uses: int = Field(default=3, ge=1, le=1000, validation_alias="EARWORM_COOLDOWN_USES")
+    cooldown_seconds: float = Field(
+        default=10.0, ge=0, le=3600, validation_alias="EARWORM_COOLDOWN_SECONDS"
+    )
+    # Model calls (scoring in worker threads) running at once, bot-wide; beyond it members
+    # are told the bot is busy instead of queueing without end.
+    max_model_calls: int = Field(
+        default=8, ge=1, le=1024, validation_alias="EARWORM_MAX_MODEL_CALLS"
+    )
+    # Feedback events waiting for the database writer; beyond it members are asked to retry.
+    feedback_queue_size: int = Field(
+        default=10_000, ge=1, le=10_000_000, validation_alias="EARWORM_FEEDBACK_QUEUE_SIZE"
+    )
+    # On SIGTERM: seconds to let in-flight commands and queued feedback finish.
+    shutdown_timeout: float = Field(
+        default=30.0, gt=0, le=600, validation_alias="EARWORM_SHUTDOWN_TIMEOUT"
+    )
+
+    @field_validator("shards", mode="before")
+    @classmethod
+    def _shard_count(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if not value:
+                return None
+            if value == "auto":
+                return "auto"
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError("expected auto or a whole number of shards (1 or more)")
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            raise ValueError("expected auto or a whole number of shards (1 or more)")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -59,6 +60,8 @@ class FeedbackWriter:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.batches = 0  # transactions committed (for tests and benchmarks)
+        # Feedback events written, by kind ("like", "rating", ...): the /metrics counters.
+        self.written: Counter[str] = Counter()
 
     async def run(self, operation: Operation[T]) -> T:
         """Queue `operation` (given a session inside the batch's transaction; it must not
@@ -86,7 +89,9 @@ class FeedbackWriter:
             asyncio.get_running_loop().create_future(),
             event if bulk else None,
         )
-        return await self._submit(job)
+        result = await self._submit(job)
+        self.written[str(event.kind.value)] += 1
+        return result
 
     async def close(self) -> None:
         """Take no more writes; return once everything queued is written."""
