@@ -6,10 +6,9 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: demo test lint install bench clean
 
-$(INSTALLED): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+# The same script builds the Docker image's environment (see Dockerfile).
+$(INSTALLED): pyproject.toml scripts/install.sh
+	PYTHON=$(PYTHON) scripts/install.sh $(VENV) -e ".[dev]"
 	touch $@
 
 install: $(INSTALLED)

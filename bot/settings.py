@@ -154,6 +154,12 @@ class Settings(BaseSettings):
             raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
+    @field_validator("discord_token", "spotify_client_secret", "api_token", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        # `DISCORD_TOKEN=` as .env.example leaves it means "not set", not an empty token.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("catalog", "spotify_client_id")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
