@@ -1,13 +1,21 @@
-"""The Discord bot: built from settings by `create_bot`, started by `earworm run`."""
+"""The Discord bot: built from settings by `create_bot`, started by `earworm run`.
+
+Stopping (`EarwormBot.shutdown`, on SIGTERM or SIGINT): new commands are refused politely,
+the commands in flight get up to EARWORM_SHUTDOWN_TIMEOUT seconds to answer, then the bot
+disconnects, writes all queued feedback, stops the HTTP server and closes the database.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import pkgutil
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import discord
@@ -37,6 +45,7 @@ PERMISSIONS = discord.Permissions(
 )
 SCOPES = ("bot", "applications.commands")
 COMMANDS_DIGEST = "commands_digest"  # bot_settings key: what was last synced
+RESTARTING = "I'm restarting. Try again in a minute."
 
 
 def intents() -> discord.Intents:
@@ -61,13 +70,47 @@ discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
 
 
+class InFlight:
+    """How many interactions the bot is handling now, and a way to wait until none."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[None]:
+        self.count += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self._idle.set()
+
+    async def wait_idle(self, seconds: float) -> bool:
+        """Whether everything in flight finished within `seconds`."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+
 class EarwormTree(app_commands.CommandTree["EarwormBot"]):
-    """Times every interaction it handles (commands and autocomplete) into bot.timings."""
+    """Times every interaction it handles (commands and autocomplete) into bot.timings,
+    counts those in flight, and refuses new ones once the bot is shutting down."""
 
     async def _call(self, interaction: discord.Interaction[EarwormBot]) -> None:
+        bot = self.client
+        if bot.stopping:
+            await refuse_while_stopping(interaction)
+            return
         started = time.perf_counter()
         try:
-            await super()._call(interaction)
+            with bot.in_flight.track():
+                await super()._call(interaction)
         finally:
             kind = (
                 "autocomplete"
@@ -98,8 +141,14 @@ class EarwormBot(commands.Bot):
         self._writer: FeedbackWriter | None = None
         # Optional album art and canonical names; disabled without Spotify credentials.
         self.spotify: SpotifyEnricher | None = None
-        # Health, metrics and the REST API, when EARWORM_HTTP_PORT is set.
-        self.http: HttpServer | None = None
+        # Health, metrics and the REST API, when EARWORM_HTTP_PORT is set. Not `http`:
+        # discord.Client.http is the client Discord's REST API goes through.
+        self.http_server: HttpServer | None = None
+        # Interactions being handled; after `shutdown` starts, new ones are refused.
+        self.in_flight = InFlight()
+        self.stopping = False
+        self._shutdown_task: asyncio.Task[None] | None = None
+        self._close_task: asyncio.Task[None] | None = None
 
     @property
     def database(self) -> Database:
@@ -121,7 +170,7 @@ class EarwormBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self._database = await open_database(self.settings.resolved_database_url)
-        self._writer = FeedbackWriter(self._database)
+        self._writer = FeedbackWriter(self._database, max_queue=self.settings.feedback_queue_size)
         self.spotify = SpotifyEnricher.from_settings(self.settings, self._database.sessions)
         self._engine = Engine(self.settings, self._database)
         await self._engine.start()
@@ -129,7 +178,7 @@ class EarwormBot(commands.Bot):
             await self.load_extension(name)
         await self.sync_commands()
         if self.settings.http_port is not None:
-            self.http = await start_http_server(self)
+            self.http_server = await start_http_server(self)
 
     async def sync_commands(self) -> None:
         """Register the slash commands with Discord (to EARWORM_DEV_GUILD for instant
@@ -162,7 +211,8 @@ class EarwormBot(commands.Bot):
         if isinstance(cause, UserFacingError):
             message = str(cause)
         elif isinstance(cause, app_commands.CommandOnCooldown):
-            message = f"Easy there! Try again in {math.ceil(cause.retry_after)} s."
+            # At least 1: "0 s" reads as "now", and now is still too early.
+            message = f"Easy there! Try again in {max(1, math.ceil(cause.retry_after))} s."
         elif isinstance(cause, app_commands.MissingPermissions):
             needed = permission_names(cause.missing_permissions)
             message = f"You need the {needed} permission to use that command."
@@ -190,16 +240,57 @@ class EarwormBot(commands.Bot):
             )
             log.info("connected as %s; invite: %s", self.user, url)
 
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Stop gracefully: refuse new commands, let those in flight answer (up to
+        `grace` seconds, default EARWORM_SHUTDOWN_TIMEOUT), then `close`. Safe to call
+        again (e.g. a second signal): it waits for the same shutdown."""
+        if self._shutdown_task is None:
+            self._shutdown_task = asyncio.get_running_loop().create_task(
+                self._shutdown(self.settings.shutdown_timeout if grace is None else grace),
+                name="earworm-shutdown",
+            )
+        await asyncio.shield(self._shutdown_task)
+
+    async def _shutdown(self, grace: float) -> None:
+        self.stopping = True
+        log.info("shutting down: new commands are refused from now on")
+        if self.in_flight.count:
+            log.info("waiting up to %g s for %d command(s) in flight", grace, self.in_flight.count)
+            if await self.in_flight.wait_idle(grace):
+                log.info("the commands in flight have finished")
+            else:
+                log.warning(
+                    "%d command(s) still running after %g s; stopping anyway",
+                    self.in_flight.count,
+                    grace,
+                )
+        await self.close()
+
     async def close(self) -> None:
-        if self.http is not None:
-            await self.http.close()
+        """Disconnect and release everything, once; `shutdown` lets work finish first."""
+        self.stopping = True
+        if self._close_task is None:
+            self._close_task = asyncio.get_running_loop().create_task(
+                self._close(), name="earworm-close"
+            )
+        await asyncio.shield(self._close_task)
+
+    async def _close(self) -> None:
+        # Discord first: no new events (reactions) arrive while the writer drains.
         await super().close()
+        log.info("disconnected from Discord")
         if self._writer is not None:
+            queued = self._writer.queued
             await self._writer.close()  # what members said before the shutdown is kept
+            log.info("feedback writer flushed (%d queued at shutdown)", queued)
+        if self.http_server is not None:
+            await self.http_server.close()
+            log.info("HTTP server stopped")
         if self.spotify is not None:
             self.spotify.close()
         if self._database is not None:
             await self._database.close()
+            log.info("database closed")
 
 
 def permission_names(permissions: list[str]) -> str:
@@ -207,6 +298,17 @@ def permission_names(permissions: list[str]) -> str:
     return ", ".join(
         name.replace("guild", "server").replace("_", " ").title() for name in permissions
     )
+
+
+async def refuse_while_stopping(interaction: discord.Interaction) -> None:
+    """Answer an interaction that arrived after shutdown began (never leave it hanging)."""
+    try:
+        if interaction.type is discord.InteractionType.autocomplete:
+            await interaction.response.autocomplete([])
+        else:
+            await interaction.response.send_message(RESTARTING, ephemeral=True)
+    except discord.HTTPException:
+        log.debug("could not tell a member that the bot is restarting", exc_info=True)
 
 
 async def reply_ephemeral(interaction: discord.Interaction, message: str) -> None:

@@ -201,7 +201,9 @@ async def run_load(
     from storage.repositories.feedback import count_feedback
 
     rng = random.Random(seed)
-    bot = create_bot(settings)
+    # A few simulated members send commands at a steady rate: per-member cooldowns would
+    # refuse most of them (`earworm load-test` checks cooldowns; this measures serving).
+    bot = create_bot(settings.model_copy(update={"cooldown_seconds": 0.0}))
     env = Env(bot, settle_timeout=600)
     await env.start()
     # A fresh simulated Discord knows no commands; the data directory's record of the last

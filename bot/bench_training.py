@@ -677,7 +677,9 @@ async def run_training_bench(
 
     load_at_start = os.getloadavg()
     rng = random.Random(options.seed)
-    bot = create_bot(settings)
+    # A few simulated members send commands at a steady rate: per-member cooldowns would
+    # refuse most of them (`earworm load-test` checks cooldowns; this measures serving).
+    bot = create_bot(settings.model_copy(update={"cooldown_seconds": 0.0}))
     env = Env(bot, settle_timeout=600)
     await env.start()
     # A fresh simulated Discord knows no commands (see bot/bench_bot.py).

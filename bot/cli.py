@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from bot.cli_common import EarwormGroup, fail, print_json, run, settings_of
 from bot.composition import database_for
+from bot.logs import configure_logging
 from bot.settings import Settings, load_settings
 from storage import migrate
 from storage.catalog.importer import import_catalog
 from storage.dto import ImportSummary, TrackSummary
 from storage.repositories.tracks import catalog_stats, search_tracks
+
+if TYPE_CHECKING:
+    from bot.app import EarwormBot
+
+log = logging.getLogger(__name__)
 
 
 @click.group(cls=EarwormGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,12 +32,8 @@ def main(ctx: click.Context) -> None:
     """Earworm: a Discord bot that recommends music and learns from reactions."""
     settings = load_settings()
     ctx.obj = settings
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if settings.log_level != "DEBUG":
-        # Alembic narrates every check at INFO; the commands report what matters themselves.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Text or JSON lines on stderr (EARWORM_LOG_FORMAT), secrets redacted from every record.
+    configure_logging(settings)
 
 
 # --- database ---------------------------------------------------------------------------
@@ -35,7 +41,7 @@ def main(ctx: click.Context) -> None:
 
 @main.group()
 def db() -> None:
-    """Database schema: apply or inspect migrations."""
+    """Database schema and backups."""
 
 
 async def _migrate(settings: Settings, action: str, revision: str) -> str | None:
@@ -65,6 +71,25 @@ def db_downgrade(ctx: click.Context, revision: str) -> None:
     """Revert migrations down to REVISION ("base" removes every table)."""
     reached = run(_migrate(settings_of(ctx), "downgrade", revision))
     click.echo(f"database at revision {reached or 'base'}")
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+@click.pass_context
+def db_backup(ctx: click.Context, path: Path, force: bool) -> None:
+    """Copy the live SQLite database to PATH, consistent even while the bot writes."""
+    from storage.backup import backup_sqlite, pg_dump_hint, sqlite_path
+    from storage.engine import is_sqlite
+
+    url = settings_of(ctx).resolved_database_url
+    if not is_sqlite(url):
+        fail(pg_dump_hint(url, str(path)))
+    result = backup_sqlite(sqlite_path(url), path, force=force)
+    size = result.bytes / 1_000_000
+    click.echo(
+        f"backed up {result.source} to {result.target} ({size:.1f} MB in {result.seconds:.1f} s)"
+    )
 
 
 # --- catalog ----------------------------------------------------------------------------
@@ -185,13 +210,41 @@ def run_bot(ctx: click.Context) -> None:
 
     bot = create_bot(settings)
     try:
-        bot.run(settings.discord_token.get_secret_value(), log_handler=None)
+        asyncio.run(serve(bot, settings.discord_token.get_secret_value()))
     except discord.LoginFailure:
         fail("Discord rejected DISCORD_TOKEN. Copy the bot token again from the developer portal.")
     except discord.PrivilegedIntentsRequired:
         fail("Discord refused an intent Earworm asked for; this is a bug, please report it.")
     except (aiohttp.ClientError, OSError) as exc:
         fail(f"cannot reach Discord ({exc}). Check the network and try again.")
+
+
+async def serve(bot: EarwormBot, token: str) -> None:
+    """Run the bot until Discord closes the connection or a SIGTERM/SIGINT asks it to stop;
+    a signal starts the graceful shutdown (EarwormBot.shutdown), which this waits for."""
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if stopping:
+            log.warning("%s again: already shutting down", name)
+            return
+        log.info("%s received: shutting down", name)
+        stopping.append(loop.create_task(bot.shutdown(), name="earworm-signal-shutdown"))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        async with bot:
+            await bot.start(token)
+    finally:
+        # start() returns once the connection is closed; a shutdown may still be writing
+        # feedback and closing the database: let it finish (close() waits for the same).
+        await (stopping[0] if stopping else bot.close())
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        log.info("stopped")
 
 
 def _register_extra_commands() -> None:

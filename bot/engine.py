@@ -11,6 +11,11 @@ snapshot stale; the next request refreshes it first (single-flight: concurrent r
 wait for one refresh), but at most once per `min_refresh_seconds`, so a burst of
 reactions costs one recompose, not one per reaction. Everything CPU-bound (loading
 artifacts, composing, scoring, fitting charts) runs in a worker thread.
+
+Scoring for members (recommend, similar, mix, trending) goes through `ModelCalls`: at most
+EARWORM_MAX_MODEL_CALLS at once, bot-wide. Past that a request waits a moment for a slot,
+then the member is told the bot is busy (`BusyError`, with when to retry) instead of
+piling up threads and latency for everyone.
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ import asyncio
 import dataclasses
 import gc
 import logging
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.active_models import ActiveModels, compose_hybrid, load_active_models
-from bot.errors import UserFacingError
+from bot.errors import BusyError, UserFacingError
 from bot.picks import Pick, PickList
 from bot.settings import Settings
 from storage.database import Database
@@ -52,6 +59,13 @@ RECENT_PICKS = 50
 # A genre filter keeps what survives of this many candidates per wanted pick.
 GENRE_POOL = 40
 TRENDING_HALF_LIFE_DAYS = 7.0
+# How long a request waits for a model-call slot before the member hears "busy".
+MODEL_CALL_WAIT = 1.5
+# Recent model calls whose durations estimate when a slot frees (for "try again in N s").
+RECENT_CALLS = 50
+# Members whose own feedback changed since the last refresh, remembered one by one up to
+# this many; past it everyone counts as changed (one refresh serves them all).
+MAX_CHANGED_USERS = 10_000
 EMPTY_CATALOG = (
     "My catalog is empty, so I have nothing to recommend yet. "
     "An admin can import one with `earworm catalog import`."
@@ -83,6 +97,61 @@ class Serving:
         return " + ".join(parts) if parts else "content + popularity"
 
 
+class ModelCalls:
+    """At most `limit` model calls in worker threads at once; a caller waits up to `wait`
+    seconds for a slot, then gets BusyError. Without a bound a burst of commands queues on
+    the thread pool and every member waits longer and longer."""
+
+    def __init__(self, limit: int, wait: float = MODEL_CALL_WAIT) -> None:
+        self.limit = limit
+        self.wait = wait
+        self._slots = asyncio.Semaphore(limit)
+        self._durations: deque[float] = deque(maxlen=RECENT_CALLS)
+        self._waiting = 0
+        self.running = 0  # calls holding a slot now
+        self.refused = 0  # callers told the bot is busy (for metrics)
+
+    async def run(self, call: Callable[[], T]) -> T:
+        """`call()` in a worker thread once a slot is free."""
+        await self._acquire()
+        self.running += 1
+        # perf_counter, not monotonic: the work is real time even under a virtual clock.
+        started = time.perf_counter()
+        try:
+            return await asyncio.to_thread(call)
+        finally:
+            self._durations.append(time.perf_counter() - started)
+            self.running -= 1
+            self._slots.release()
+
+    async def wait_for_room(self) -> None:
+        """For a command about to defer: BusyError now, while the member can still be
+        answered privately, if no slot frees within `wait`. The slot is not kept (the call
+        takes one later), so under a race the call itself may still be refused."""
+        if self._slots.locked():
+            await self._acquire()
+            self._slots.release()
+
+    async def _acquire(self) -> None:
+        if not self._slots.locked():
+            await self._slots.acquire()  # a free slot: taken at once, no timer
+            return
+        self._waiting += 1
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.wait)
+        except TimeoutError:
+            self.refused += 1
+            raise BusyError(self.retry_after()) from None
+        finally:
+            self._waiting -= 1
+
+    def retry_after(self) -> float:
+        """Seconds until a slot is likely free: those waiting share the slots, and each
+        round of `limit` calls takes about as long as the recent ones did."""
+        typical = statistics.fmean(self._durations) if self._durations else 1.0
+        return max(1.0, typical * (1 + self._waiting / self.limit))
+
+
 class Engine:
     def __init__(
         self, settings: Settings, database: Database, *, min_refresh_seconds: float = 2.0
@@ -93,7 +162,9 @@ class Engine:
         self._serving: Serving | None = None
         self._stale = False
         self._changed_users: set[int] = set()
+        self._everyone_changed = False  # set when _changed_users would pass its bound
         self._lock = asyncio.Lock()
+        self.model_calls = ModelCalls(settings.max_model_calls)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -106,15 +177,25 @@ class Engine:
         catalog as it is (after an import)."""
         async with self._lock:
             self._stale = False
-            self._changed_users.clear()
+            self._forget_changes()
             self._serving = await self._build(registry=None)
             settle_garbage()
 
     def feedback_changed(self, user_id: int | None = None) -> None:
         """New or removed feedback: the next request refreshes histories and charts."""
         self._stale = True
-        if user_id is not None:
+        if user_id is None or self._everyone_changed:
+            return
+        if len(self._changed_users) >= MAX_CHANGED_USERS:
+            # Reactions without commands for a long time: stop growing the set.
+            self._everyone_changed = True
+            self._changed_users.clear()
+        else:
             self._changed_users.add(user_id)
+
+    def _forget_changes(self) -> None:
+        self._changed_users.clear()
+        self._everyone_changed = False
 
     @property
     def serving(self) -> Serving | None:
@@ -128,13 +209,13 @@ class Engine:
         fresh_enough = (
             serving is not None and time.monotonic() - serving.built_at < self.min_refresh_seconds
         )
-        yours = user_id is not None and user_id in self._changed_users
+        yours = user_id is not None and (self._everyone_changed or user_id in self._changed_users)
         if serving is None or (self._stale and (yours or not fresh_enough)):
             async with self._lock:
                 serving = self._serving
                 if serving is None or self._stale:
                     self._stale = False
-                    self._changed_users.clear()  # before reading: later changes count again
+                    self._forget_changes()  # before reading: later changes count again
                     serving = await self._build(
                         registry=serving.active if serving is not None else None
                     )
@@ -194,7 +275,7 @@ class Engine:
         def pick() -> tuple[list[Recommendation], str]:
             return _personal_picks(serving, member, count, genre_name, recent)
 
-        results, tier = await asyncio.to_thread(pick)
+        results, tier = await self.model_calls.run(pick)
         title = "Picks for you" + (f" in {genre_name}" if genre_name else "")
         notice = None
         if tier == "cold":
@@ -236,7 +317,7 @@ class Engine:
                 return model.similar_items(seeds[0], count)
             return model.mix(seeds, count)
 
-        results = await asyncio.to_thread(run)
+        results = await self.model_calls.run(run)
         if len(seeds) == 1:
             title = f"Sounds like {names[0]}" + (" (same genre)" if mode == "genre" else "")
         else:
@@ -260,7 +341,7 @@ class Engine:
             )
 
         try:
-            entries = await asyncio.to_thread(chart)
+            entries = await self.model_calls.run(chart)
         except UnknownGenreError as exc:
             raise UserFacingError(_genre_hint(exc)) from None
         where = "this server" if guild else "Earworm"

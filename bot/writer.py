@@ -13,6 +13,10 @@ deleted. Each caller awaits its own result (e.g. whether the like was new). If a
 it is rolled back and its operations are retried one transaction each, so one bad event
 (say, a track deleted from the catalog meanwhile) fails alone. `close()` writes everything
 queued before it returns.
+
+The queue is bounded (EARWORM_FEEDBACK_QUEUE_SIZE): when the database falls behind, callers
+wait for room (backpressure) up to `full_wait` seconds, then get WriterBusyError, which the
+member sees as "try again in a moment", rather than memory growing without end.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.errors import WriterBusyError
 from storage.database import Database
 from storage.models import FeedbackKind
 from storage.repositories.feedback import FeedbackEvent, record_feedback, record_feedback_many
@@ -35,6 +40,10 @@ T = TypeVar("T")
 Operation = Callable[[AsyncSession], Awaitable[T]]
 # Most operations one transaction carries: bounds how long one commit holds the lock.
 MAX_BATCH = 500
+# Most operations waiting to be written (EARWORM_FEEDBACK_QUEUE_SIZE's default).
+MAX_QUEUE = 10_000
+# How long a caller waits for room in a full queue before being told to retry.
+FULL_QUEUE_WAIT = 5.0
 
 
 class WriterClosedError(RuntimeError):
@@ -53,10 +62,18 @@ class FeedbackWriter:
     """The writer task runs only while there is something to write (it drains the queue
     and ends), so an idle bot has no task parked on the queue."""
 
-    def __init__(self, database: Database, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        max_batch: int = MAX_BATCH,
+        max_queue: int = MAX_QUEUE,
+        full_wait: float = FULL_QUEUE_WAIT,
+    ) -> None:
         self._database = database
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[_Job[Any]] = asyncio.Queue()
+        self._full_wait = full_wait
+        self._queue: asyncio.Queue[_Job[Any]] = asyncio.Queue(maxsize=max_queue)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.batches = 0  # transactions committed (for tests and benchmarks)
@@ -70,13 +87,34 @@ class FeedbackWriter:
             raise WriterClosedError("the bot is shutting down; try again in a moment")
         return await self._submit(_Job(operation, asyncio.get_running_loop().create_future()))
 
+    @property
+    def queued(self) -> int:
+        """Operations waiting to be written."""
+        return self._queue.qsize()
+
     async def _submit(self, job: _Job[T]) -> T:
-        self._queue.put_nowait(job)
+        if self._queue.full():
+            self._start_draining()  # a full queue always has a writer; be sure of it
+            try:
+                await asyncio.wait_for(self._queue.put(job), self._full_wait)
+            except TimeoutError:
+                log.warning(
+                    "the feedback queue stayed full (%d) for %.1f s; asking to retry",
+                    self._queue.maxsize,
+                    self._full_wait,
+                )
+                raise WriterBusyError() from None
+        else:
+            self._queue.put_nowait(job)
+        # After the put: a writer that drained the queue while we waited has ended.
+        self._start_draining()
+        return await job.done
+
+    def _start_draining(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self._drain(), name="feedback-writer"
             )
-        return await job.done
 
     async def record(self, event: FeedbackEvent) -> bool:
         """Store one opinion; whether it was new. Consecutive likes, loves, dislikes and
@@ -96,7 +134,9 @@ class FeedbackWriter:
     async def close(self) -> None:
         """Take no more writes; return once everything queued is written."""
         self._closed = True
-        if self._task is not None:
+        # A loop: callers that were waiting for room put their jobs in (and may start a
+        # new writer task) after the current task drained what was there.
+        while self._task is not None:
             await self._task
 
     async def _drain(self) -> None:

@@ -1,7 +1,8 @@
 """The commands that show recommendation cards: /recommend, /similar, /mix, /trending.
 
 Options are checked before deferring (a wrong genre or track is answered privately);
-then the engine is asked (off the event loop, inside) and the answer is a card.
+then the engine is asked (off the event loop, inside) and the answer is a card. All four
+share one per-member cooldown (bot/cooldowns.py); the engine bounds model calls bot-wide.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cards import album_art, database_of, escape, send_card
+from bot.cooldowns import heavy_command
 from bot.engine import EMPTY_CATALOG
 from bot.errors import UserFacingError
 from bot.picks import PickList
@@ -82,6 +84,11 @@ class Discover(commands.Cog):
             if engine.serving is None:
                 raise UserFacingError(EMPTY_CATALOG)
 
+    async def _room_for_model_call(self) -> None:
+        """When the bot is at its limit of model calls, say so privately before deferring
+        (after a public "thinking…" an answer can no longer be private)."""
+        await self.bot.engine.model_calls.wait_for_room()
+
     async def _genre(self, typed: str | None) -> str | None:
         """The catalog's spelling of the genre option, or UserFacingError."""
         if typed is None or not typed.strip():
@@ -99,6 +106,7 @@ class Discover(commands.Cog):
         art = await album_art(self.bot, picks.picks[0].track.id) if picks.picks else None
         await send_card(interaction, picks, art)
 
+    @heavy_command
     @app_commands.command(name="recommend", description="Songs picked for you")
     @app_commands.describe(count="How many picks (1-10)", genre="Only songs of this genre")
     async def recommend(
@@ -109,12 +117,14 @@ class Discover(commands.Cog):
     ) -> None:
         await self._require_catalog()
         chosen = await self._genre(genre)
+        await self._room_for_model_call()
         await interaction.response.defer(thinking=True)
         picks = await self.bot.engine.recommend(
             interaction.user.id, interaction.guild_id, count, chosen
         )
         await self._show(interaction, picks)
 
+    @heavy_command
     @app_commands.command(name="similar", description="Songs that sound like a song")
     @app_commands.describe(
         track="The song: start typing its name or artist",
@@ -131,10 +141,12 @@ class Discover(commands.Cog):
     ) -> None:
         await self._require_catalog()
         seed = await resolve_track(interaction, track)
+        await self._room_for_model_call()
         await interaction.response.defer(thinking=True)
         picks = await self.bot.engine.similar(seed.id, mode, count)
         await self._show(interaction, picks)
 
+    @heavy_command
     @app_commands.command(name="mix", description="A blend of up to five songs")
     @app_commands.describe(
         track1="A song: start typing its name or artist",
@@ -164,10 +176,12 @@ class Discover(commands.Cog):
         await self._require_catalog()
         typed = [value for value in (track1, track2, track3, track4, track5) if value]
         seeds = [(await resolve_track(interaction, value)).id for value in typed]
+        await self._room_for_model_call()
         await interaction.response.defer(thinking=True)
         picks = await self.bot.engine.mix(list(dict.fromkeys(seeds)), count)
         await self._show(interaction, picks)
 
+    @heavy_command
     @app_commands.command(name="trending", description="What's popular here or everywhere")
     @app_commands.describe(
         scope="server: this server's recent likes; global: everyone's",
@@ -189,6 +203,7 @@ class Discover(commands.Cog):
         chosen = await self._genre(genre)
         # A DM has no server: there the chart is everyone's.
         where = scope or ("server" if interaction.guild_id is not None else "global")
+        await self._room_for_model_call()
         await interaction.response.defer(thinking=True)
         picks = await self.bot.engine.trending(interaction.guild_id, where, chosen, count)
         await self._show(interaction, picks)

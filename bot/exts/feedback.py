@@ -7,6 +7,7 @@ keeps the work per reaction to the one feedback write.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from bot.cards import (
     reaction_kind,
     save_feedback,
 )
+from bot.errors import WriterBusyError
 from bot.tracks import resolve_track, track_autocomplete
 from storage.dto import TrackSummary
 from storage.models import FeedbackKind, FeedbackSource
@@ -36,6 +38,8 @@ from storage.repositories.tracks import get_tracks
 
 if TYPE_CHECKING:
     from bot.app import EarwormBot
+
+log = logging.getLogger(__name__)
 
 HISTORY_PAGE = 10
 HISTORY_TIMEOUT = 600.0
@@ -165,17 +169,19 @@ class Feedback(commands.Cog):
         card = await card_index(self.bot).get(self.bot, payload.message_id)
         if card is None:
             return
-        await save_feedback(
-            self.bot,
-            FeedbackEvent(
-                user_id=payload.user_id,
-                guild_id=payload.guild_id,
-                track_id=card.current.track_id,
-                kind=kind,
-                source=FeedbackSource.REACTION,
-                message_id=payload.message_id,
-            ),
+        event = FeedbackEvent(
+            user_id=payload.user_id,
+            guild_id=payload.guild_id,
+            track_id=card.current.track_id,
+            kind=kind,
+            source=FeedbackSource.REACTION,
+            message_id=payload.message_id,
         )
+        try:
+            await save_feedback(self.bot, event)
+        except WriterBusyError:
+            # A reaction has no reply to carry "try again": say it in the log, once.
+            log.warning("feedback queue full: a %s reaction was not stored", kind.value)
 
     @commands.Cog.listener()
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
@@ -185,7 +191,10 @@ class Feedback(commands.Cog):
         card = await card_index(self.bot).get(self.bot, payload.message_id)
         if card is None:
             return
-        await drop_card_feedback(self.bot, payload.user_id, card, kind, FeedbackSource.REACTION)
+        try:
+            await drop_card_feedback(self.bot, payload.user_id, card, kind, FeedbackSource.REACTION)
+        except WriterBusyError:
+            log.warning("feedback queue full: a removed %s reaction was not applied", kind.value)
 
     # ------------------------------------------------------------------ commands
 

@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.app import EarwormBot
 from bot.charts import radar_chart
+from bot.cooldowns import heavy_command
 from bot.errors import UserFacingError
 from bot.taste import ARTIST_WEIGHT, GENRE_WEIGHT, TasteMatch, compare
 from storage.repositories.profiles import (
@@ -131,6 +132,7 @@ class Profiles(commands.Cog):
     def __init__(self, bot: EarwormBot) -> None:
         self.bot = bot
 
+    @heavy_command  # the radar chart takes a few hundred milliseconds of CPU
     @app_commands.command(
         name="profile", description="A member's taste: top genres, artists and sound"
     )

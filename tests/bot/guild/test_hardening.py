@@ -1,0 +1,331 @@
+"""Hardening, end to end through SimCord: per-member cooldowns on the heavy commands, the
+bot-wide limit on model calls, graceful shutdown, and secrets kept out of logs and replies.
+
+Each test builds the bot with its own settings (the `overrides` fixture, parametrized)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from discord import app_commands
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.app import RESTARTING, EarwormBot, create_bot
+from bot.bench_bot import in_flight_together
+from bot.engine import ModelCalls
+from bot.errors import BusyError, WriterBusyError
+from bot.exts.discover import Discover
+from bot.exts.profile import Profiles
+from bot.logs import configure_logging
+from bot.settings import load_settings
+from bot.writer import FeedbackWriter
+from storage.database import Database, open_database
+from storage.models import Feedback, RecommendationServed
+from storage.repositories.bot_settings import get_setting, set_setting
+from tests.bot.guild.conftest import Server
+from tests.factories import track_id
+
+HALO = track_id(0)
+BUSY = re.compile(r"I'm busy right now\. Try again in (\d+) s\.")
+
+
+@pytest.fixture
+def overrides() -> dict[str, object]:
+    return {}
+
+
+@pytest.fixture
+def simcord_bot(imported: Path, overrides: dict[str, object]) -> EarwormBot:
+    return create_bot(load_settings(EARWORM_DATA_DIR=str(imported), **overrides))
+
+
+def settings(**values: object) -> pytest.MarkDecorator:
+    return pytest.mark.parametrize("overrides", [values])
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Let the bot work (real time) until `condition` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not condition():
+        assert loop.time() < deadline, "timed out waiting for the bot"
+        await asyncio.sleep(0.005)
+
+
+def acknowledge(server: Server) -> list[BaseException]:
+    return [getattr(error, "original", error) for error in server.env.errors]
+
+
+# ---------------------------------------------------------------------------- cooldowns
+
+
+@settings(EARWORM_COOLDOWN_USES=2, EARWORM_COOLDOWN_SECONDS=30)
+async def test_heavy_commands_share_a_per_member_cooldown(server: Server):
+    first = await server.alice.slash(server.channel, "recommend", count=3)
+    second = await server.alice.slash(server.channel, "trending", scope="global", count=3)
+    assert first.response
+    assert first.response.embeds
+    assert second.response
+    assert second.response.embeds
+
+    refused = await server.alice.slash(server.channel, "similar", track=HALO)
+
+    assert refused.response is not None
+    assert refused.response.ephemeral
+    assert re.fullmatch(r"Easy there! Try again in (29|30) s\.", refused.response.content)
+    [error] = acknowledge(server)
+    assert isinstance(error, app_commands.CommandOnCooldown)
+    # Someone else is not held back by alice's use.
+    other = await server.bob.slash(server.channel, "recommend", count=3)
+    assert other.response
+    assert other.response.embeds
+
+    await server.env.advance_time(31)
+
+    again = await server.alice.slash(server.channel, "similar", track=HALO)
+    assert again.response
+    assert again.response.embeds
+    assert len(acknowledge(server)) == 1  # nothing new
+
+
+def test_every_heavy_command_carries_the_shared_cooldown():
+    commands = [Discover.recommend, Discover.similar, Discover.mix, Discover.trending]
+    checks = [command.checks for command in [*commands, Profiles.profile]]
+    shared = set(checks[0])
+    assert len(shared) == 1
+    assert all(set(found) == shared for found in checks)
+    assert not set(Profiles.taste.checks) & shared  # a cheap command stays free
+
+
+# --------------------------------------------------------------------- model-call limit
+
+
+async def test_a_call_past_the_limit_waits_then_hears_busy_with_a_retry_time():
+    calls = ModelCalls(limit=1, wait=0.2)
+    gate = threading.Event()
+    held = asyncio.get_running_loop().create_task(calls.run(lambda: gate.wait(30)))
+    try:
+        await until(lambda: calls.running == 1)
+        started = time.perf_counter()
+        with pytest.raises(BusyError) as busy:
+            await calls.run(lambda: "never runs")
+        waited = time.perf_counter() - started
+    finally:
+        gate.set()
+        assert await held
+    assert 0.2 <= waited < 2
+    assert busy.value.retry_after >= 1
+    assert str(busy.value) == f"I'm busy right now. Try again in {busy.value.retry_after} s."
+    assert calls.refused == 1
+    assert await calls.run(lambda: "served") == "served"  # the slot is free again
+    assert calls.running == 0
+
+
+async def test_a_call_waiting_for_a_slot_gets_it_when_one_frees():
+    calls = ModelCalls(limit=1, wait=5)
+    gate = threading.Event()
+    held = asyncio.get_running_loop().create_task(calls.run(lambda: gate.wait(30)))
+    await until(lambda: calls.running == 1)
+    waiting = asyncio.get_running_loop().create_task(calls.run(lambda: "second"))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    gate.set()
+    assert await waiting == "second"
+    assert await held
+    assert calls.refused == 0
+
+
+# One use per window, but 0 seconds: cooldowns are off (bob runs two heavy commands).
+@settings(EARWORM_MAX_MODEL_CALLS=1, EARWORM_COOLDOWN_USES=1, EARWORM_COOLDOWN_SECONDS=0)
+async def test_past_the_model_call_limit_a_member_hears_the_bot_is_busy(server: Server):
+    calls = server.bot.engine.model_calls
+    # No waiting for a slot here: under SimCord's clock a wait cannot run out while other
+    # work is in flight (the timed wait is tested above, without SimCord).
+    calls.wait = 0
+    gate = threading.Event()
+    # Another caller of the engine (the REST API, say) holds the only slot with a call
+    # that runs until the gate opens.
+    held = asyncio.get_running_loop().create_task(calls.run(lambda: gate.wait(30)))
+    try:
+        await until(lambda: calls.running == 1)
+        refused = await server.bob.slash(server.channel, "recommend", count=3)
+    finally:
+        gate.set()
+        await held
+
+    assert refused.response is not None
+    busy = BUSY.fullmatch(refused.response.content)
+    assert busy, refused.response.content
+    assert int(busy.group(1)) >= 1
+    assert refused.response.ephemeral  # told before "thinking…", so only bob sees it
+    [error] = server.expect_user_errors(1)
+    assert isinstance(error, BusyError)
+    assert calls.refused == 1
+    # With the slot free again, bob is served.
+    retried = await server.bob.slash(server.channel, "recommend", count=3)
+    assert retried.response
+    assert retried.response.embeds
+
+
+# --------------------------------------------------------------------- bounded queues
+
+
+@pytest.mark.sqlite_only("holds SQLite's write lock to stall the writer")
+async def test_a_full_feedback_queue_makes_callers_wait_then_asks_them_to_retry(
+    database: Database, database_url: str
+):
+    writer = FeedbackWriter(database, max_queue=2, full_wait=0.3)
+
+    def store(number: int) -> Callable[[AsyncSession], Awaitable[None]]:
+        return lambda session: set_setting(session, f"key {number}", "value")
+
+    lock = hold_write_lock(database_url)  # the database falls behind
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        calls = [loop.create_task(writer.run(store(number))) for number in range(8)]
+        await asyncio.wait(calls, timeout=3, return_when=asyncio.FIRST_EXCEPTION)
+        waited = loop.time() - started
+        assert 0.3 <= waited < 3  # the overflow waited for room, then gave up
+        assert writer.queued <= 2  # never more than the bound
+    finally:
+        lock.rollback()
+        lock.close()
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    await writer.close()
+
+    refused = [number for number, result in enumerate(results) if isinstance(result, Exception)]
+    assert refused  # some were told to retry ...
+    assert len(refused) < len(calls)  # ... the rest waited for room and were written
+    assert all(isinstance(results[number], WriterBusyError) for number in refused)
+    assert str(results[refused[0]]) == "Lots of reactions right now; try again in a moment."
+    async with database.sessions() as session:
+        stored = [await get_setting(session, f"key {number}") for number in range(len(calls))]
+    assert [value is None for value in stored] == [
+        number in refused for number in range(len(calls))
+    ]
+
+
+# ------------------------------------------------------------------------------ shutdown
+
+
+def hold_write_lock(database_url: str) -> sqlite3.Connection:
+    """Another connection takes SQLite's write lock: the bot's writes queue behind it."""
+    connection = sqlite3.connect(make_url(database_url).database or "", isolation_level=None)
+    connection.execute("BEGIN IMMEDIATE")
+    return connection
+
+
+async def count_rows(url: str, model: type) -> int:
+    database = await open_database(url)
+    try:
+        async with database.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+    finally:
+        await database.close()
+
+
+@pytest.mark.sqlite_only("holds SQLite's write lock to keep work in flight")
+@settings(EARWORM_COOLDOWN_SECONDS=0, EARWORM_SHUTDOWN_TIMEOUT=10)
+async def test_shutdown_finishes_work_in_flight_and_refuses_new_commands(
+    server: Server, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="bot.app")
+    bot = server.bot
+    url = bot.settings.resolved_database_url
+    card = (await server.alice.slash(server.channel, "recommend", count=3)).response
+    assert card is not None
+    assert bot.database.engine.pool.checkedin() > 0  # type: ignore[attr-defined]
+
+    lock = hold_write_lock(url)
+    try:
+        async with in_flight_together(server.env):
+            for member in (server.alice, server.bob, server.carol):
+                await member.react(card, "👍")  # queued: the writer waits for the lock
+            in_flight = await server.bob.slash(server.channel, "recommend", count=3)
+            # bob's command waits for its card to be stored: in flight.
+            await until(lambda: bot.in_flight.count == 1 and in_flight.deferred)
+            stopping = asyncio.get_running_loop().create_task(bot.shutdown())
+            await until(lambda: bot.stopping)
+            late = await server.carol.slash(server.channel, "recommend", count=3)
+            await until(lambda: late.response is not None)
+            assert not stopping.done()  # still waiting for bob's command
+            lock.rollback()
+            await stopping
+    finally:
+        lock.close()
+
+    assert late.response is not None
+    assert late.response.content == RESTARTING
+    assert late.response.ephemeral
+    assert in_flight.response is not None
+    assert in_flight.response.embeds
+    assert await count_rows(url, Feedback) == 3  # every queued reaction was stored
+    assert await count_rows(url, RecommendationServed) == 6  # both cards
+    assert bot.database.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
+    steps = [r.getMessage() for r in caplog.records if r.name == "bot.app"]
+    assert any(step.startswith("waiting up to 10 s for 1 command") for step in steps)
+    assert steps[-1] == "database closed"
+    wal = Path(f"{make_url(url).database}-wal")  # removed when the last connection closes
+    assert not await asyncio.to_thread(wal.exists)
+
+
+# ------------------------------------------------------------------------------- secrets
+
+SECRETS = {
+    "DISCORD_TOKEN": "MTk4NjIyNDgzNDcx.discord-token.Zk9x",
+    "SPOTIFY_CLIENT_SECRET": "spotify-secret-5f3b9c",
+    "EARWORM_API_TOKEN": "api-token-77e1d0aa",
+}
+
+
+@pytest.fixture
+def stderr_logs(simcord_bot: EarwormBot) -> Iterator[logging.Handler]:
+    """Logging as `earworm` sets it up (bot/logs.py), for the length of the test."""
+    root = logging.getLogger()
+    level = root.level
+    handler = configure_logging(simcord_bot.settings)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+@settings(**SECRETS)
+async def test_secrets_stay_out_of_logs_and_admin_status(
+    server: Server,
+    stderr_logs: logging.Handler,
+    capsys: pytest.CaptureFixture[str],
+):
+    # Discord fails with an error that quotes every secret: the bot logs its traceback.
+    quoted = " ".join(SECRETS.values())
+    server.env.inject_error("POST", "/webhooks/*", message=f"upstream said: {quoted}")
+    failed = await server.alice.slash(server.channel, "recommend", count=3)
+    assert failed.response is not None
+    assert failed.response.content.startswith("Something went wrong on my side")
+    [error] = acknowledge(server)
+    status = await server.carol.slash(server.channel, "admin status")
+
+    # The exception the bot logged did quote the secrets ...
+    assert all(secret in str(error) for secret in SECRETS.values())
+    # ... and none left the process.
+    logged = capsys.readouterr().err
+    assert "/recommend failed" in logged
+    assert "upstream said: *** *** ***" in logged
+    shown = [failed.response.content]
+    for message in (*status.followups, status.response):
+        if message is not None:
+            shown += [message.content, *(str(embed.to_dict()) for embed in message.embeds)]
+    assert any("Earworm status" in text for text in shown)
+    for secret in SECRETS.values():
+        assert secret not in logged
+        assert all(secret not in text for text in shown)
