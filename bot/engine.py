@@ -240,8 +240,10 @@ class Engine:
             feedback = await feedback_rows(session)
             if registry is None:
                 registry = await load_active_models(session)
+        chart = None
         if previous is not None and same_catalog:
             catalog, content = previous.catalog, previous.content
+            chart = previous.catalog_chart
         else:
             assert rows is not None
             catalog = item_catalog(rows)
@@ -253,7 +255,13 @@ class Engine:
             # Row-by-row conversions of every feedback row: here, not on the event loop.
             servers = ["" if guild is None else str(guild) for guild in feedback.guilds]
             return _assemble(
-                version.fingerprint, catalog, content, registry, interactions(feedback), servers
+                version.fingerprint,
+                catalog,
+                content,
+                registry,
+                interactions(feedback),
+                servers,
+                chart,
             )
 
         serving = await asyncio.to_thread(assemble)
@@ -388,13 +396,19 @@ def _assemble(
     registry: ActiveModels,
     feedback: Interactions,
     servers: list[str],
+    catalog_chart: CatalogTrending | None = None,
 ) -> Serving:
+    """A snapshot from its parts; `catalog_chart`, fitted on this catalog before, is
+    reused with the new feedback instead of being fitted again."""
     from recommender.trending import CatalogTrending, FeedbackTrending
 
     hybrid, weights_from = compose_hybrid(registry, content, feedback, catalog)
     if weights_from != registry.weights_from:  # warned once; later refreshes use the defaults
         registry = dataclasses.replace(registry, weights=None, weights_from=weights_from)
-    catalog_chart = CatalogTrending().fit(feedback, catalog)
+    if catalog_chart is None:
+        catalog_chart = CatalogTrending().fit(feedback, catalog)
+    else:
+        catalog_chart = catalog_chart.with_interactions(feedback)
     feedback_chart = FeedbackTrending(half_life_days=TRENDING_HALF_LIFE_DAYS).fit(
         feedback, catalog, groups=servers, now=time.time()
     )

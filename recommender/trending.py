@@ -16,6 +16,7 @@ then from the catalog's, each entry saying which chart it came from.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import unicodedata
@@ -391,6 +392,14 @@ class CatalogTrending(Recommender):
         self._seen = SeenItems.of(interactions, self._items)
         self._offered = self._chart_only()
         return self
+
+    def with_interactions(self, interactions: Interactions) -> Self:
+        """The same charts, excluding what each member of `interactions` has seen. The
+        charts depend only on the catalog, so new feedback needs no refit (fitting
+        normalises every title and artist: most of a refresh's time on a big catalog)."""
+        refreshed = copy.copy(self)
+        refreshed._seen = SeenItems.of(interactions, self._items)
+        return refreshed
 
     def _chart_only(self) -> FloatArray:
         """Scores for `score_users`: the overall chart's tracks; -inf for every other."""

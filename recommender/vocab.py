@@ -6,17 +6,19 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 
 class Vocabulary:
     """An immutable, ordered set of string ids. Unknown ids map to -1, never raise."""
 
-    __slots__ = ("_ids", "_index")
+    __slots__ = ("_ids", "_index", "_lookup")
 
     def __init__(self, ids: Iterable[str]) -> None:
         unique = list(dict.fromkeys(str(i) for i in ids))
         self._ids = np.array(unique, dtype=np.str_) if unique else np.array([], dtype="<U1")
         self._index = {identifier: position for position, identifier in enumerate(unique)}
+        self._lookup: pd.Index | None = None  # built on the first bulk lookup
 
     def __len__(self) -> int:
         return len(self._index)
@@ -42,7 +44,14 @@ class Vocabulary:
         return self._index.get(identifier, -1)
 
     def indices(self, identifiers: Iterable[str]) -> npt.NDArray[np.int64]:
-        return np.fromiter((self._index.get(str(i), -1) for i in identifiers), dtype=np.int64)
+        """Dense indices of `identifiers` (-1 for unknown ones), looked up in bulk: a
+        refresh maps every feedback row's ids, and a Python loop over them was most of it."""
+        keys = np.asarray(identifiers if isinstance(identifiers, np.ndarray) else list(identifiers))
+        if keys.dtype.kind != "U":
+            keys = keys.astype(str)
+        if self._lookup is None:
+            self._lookup = pd.Index(self._ids, dtype=object)
+        return self._lookup.get_indexer(keys.astype(object)).astype(np.int64, copy=False)
 
     def id_of(self, index: int) -> str:
         return str(self._ids[index])

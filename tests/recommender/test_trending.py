@@ -167,6 +167,19 @@ def test_recommend_is_the_chart_minus_what_the_member_has_seen() -> None:
     assert chart_items(model.recommend("stranger", 10, exclude={"b1"})) == ["a1", "a2"]
 
 
+def test_new_feedback_changes_what_is_excluded_not_the_chart() -> None:
+    before = CatalogTrending().fit(NO_FEEDBACK, STAR_AND_ONE_HIT)
+    feedback = Interactions.from_rows(["u1", "u1"], ["a1", "a2"], [LIKE, DISLIKE])
+
+    refreshed = before.with_interactions(feedback)
+
+    fitted = CatalogTrending().fit(feedback, STAR_AND_ONE_HIT)
+    for member in ("u1", "stranger"):
+        assert refreshed.recommend(member, 10) == fitted.recommend(member, 10)
+    assert chart_items(refreshed.recommend("u1", 10)) == ["b1"]
+    assert chart_items(before.recommend("u1", 10)) == ["a1", "b1", "a2"]  # left as it was
+
+
 def test_catalog_chart_needs_a_catalog_and_a_sane_cap() -> None:
     with pytest.raises(ValueError, match="ItemCatalog"):
         CatalogTrending().fit(NO_FEEDBACK)
