@@ -164,9 +164,9 @@ async def prepare(
 
 
 @contextlib.asynccontextmanager
-async def in_flight_together(env: Any) -> AsyncIterator[None]:
-    """Emit several member actions without SimCord settling after each (see the module
-    docstring), then settle once: all of them are handled concurrently by the bot."""
+async def settling_suspended(env: Any) -> AsyncIterator[None]:
+    """Emit member actions without SimCord settling after each (see the module
+    docstring); the caller decides when to wait for the bot."""
     original = env._settle_internal
 
     async def emit_only(*_: Any, **__: Any) -> None:
@@ -177,6 +177,14 @@ async def in_flight_together(env: Any) -> AsyncIterator[None]:
         yield
     finally:
         env._settle_internal = original
+
+
+@contextlib.asynccontextmanager
+async def in_flight_together(env: Any) -> AsyncIterator[None]:
+    """Emit several member actions without SimCord settling after each, then settle once:
+    all of them are handled concurrently by the bot."""
+    async with settling_suspended(env):
+        yield
     # SimCord calls the bot idle after `idle` seconds without work; keep that short so it
     # adds little to what is measured.
     await env.settle(timeout=600, idle=0.005)

@@ -83,6 +83,15 @@ class Timings:
     def summary(self, series: str) -> Summary:
         return Summary.of(self._series.get(series, ()))
 
+    def samples(self, prefix: str) -> list[float]:
+        """The kept durations of every series whose name starts with `prefix`, pooled."""
+        return [
+            seconds
+            for name, series in self._series.items()
+            if name.startswith(prefix)
+            for seconds in series
+        ]
+
     def names(self) -> list[str]:
         return sorted(self._series)
 
