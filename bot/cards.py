@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
@@ -74,9 +75,21 @@ def reaction_kind(emoji: str) -> FeedbackKind | None:
 # --------------------------------------------------------------------------- the embed
 
 
+# Control characters (NUL, terminal escapes, bells) and the bidirectional overrides that
+# would reverse or garble the message around an echoed text.
+_UNPRINTABLE = re.compile(
+    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
 def escape(text: str) -> str:
-    """Catalog or member text, safe to show: no markdown, no pings."""
-    return discord.utils.escape_markdown(discord.utils.escape_mentions(text))
+    """Catalog or member text, safe to show: no markdown, no pings, no control characters."""
+    return discord.utils.escape_markdown(discord.utils.escape_mentions(printable(text)))
+
+
+def printable(text: str) -> str:
+    """`text` without control characters and bidirectional overrides."""
+    return _UNPRINTABLE.sub("", text)
 
 
 def clip(text: str, limit: int) -> str:

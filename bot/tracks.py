@@ -6,6 +6,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
+from bot.cards import escape
 from bot.errors import UserFacingError
 from storage.dto import TrackSummary
 from storage.repositories.tracks import get_tracks, search_tracks, spotify_track_id
@@ -51,7 +52,7 @@ async def resolve_track(interaction: discord.Interaction, value: str) -> TrackSu
                 return found[0]
         matches = await search_tracks(session, text, limit=1)
     if not matches:
-        shown = discord.utils.escape_markdown(discord.utils.escape_mentions(text[:60]))
+        shown = escape(text[:60])
         raise UserFacingError(
             f"I couldn't find “{shown}” in the catalog. "
             "Try the song's name or artist and pick a suggestion from the list."

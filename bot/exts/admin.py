@@ -18,6 +18,7 @@ from discord.ext import commands, tasks
 from discord.utils import format_dt
 
 from bot import admin_service as service
+from bot.cards import escape
 from bot.errors import UserFacingError
 from bot.learning import recover_interrupted
 from storage.models import ModelStatus
@@ -209,7 +210,7 @@ class Admin(commands.Cog):
             try:
                 new_time = service.parse_training_time(at)
             except ValueError:
-                shown = discord.utils.escape_markdown(discord.utils.escape_mentions(at[:20]))
+                shown = escape(at[:20])
                 raise UserFacingError(
                     f"“{shown}” is not a time of day: use HH:MM in UTC, for example 03:30."
                 ) from None

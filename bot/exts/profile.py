@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import EarwormBot
+from bot.cards import escape
 from bot.charts import radar_chart
 from bot.cooldowns import heavy_command
 from bot.errors import UserFacingError
@@ -32,7 +33,7 @@ MemberOrUser = discord.Member | discord.User
 def shown(text: str, limit: int = MAX_NAME) -> str:
     """Catalog or member text made safe to echo: no markdown, no pings, bounded length."""
     text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return discord.utils.escape_markdown(discord.utils.escape_mentions(text))
+    return escape(text)
 
 
 def ranked(counts: list[tuple[str, int]]) -> str:

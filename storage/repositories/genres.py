@@ -36,7 +36,8 @@ async def find_genre(session: AsyncSession, name: str) -> str | None:
     """The catalog's spelling of genre `name` (case and surrounding spaces ignored), or
     None when the catalog has no such genre."""
     wanted = name.strip().lower()
-    if not wanted:
+    # No genre name holds a NUL, and PostgreSQL text cannot: such input matches nothing.
+    if not wanted or "\x00" in wanted:
         return None
     return await session.scalar(
         select(Genre.name).where(func.lower(Genre.name) == wanted).order_by(Genre.name).limit(1)
