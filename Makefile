@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test test-postgres lint install bench clean
 
 # The same script builds the Docker image's environment (see Dockerfile).
 $(INSTALLED): pyproject.toml scripts/install.sh
@@ -22,8 +22,18 @@ lint: $(INSTALLED)
 	$(BIN)/lint-imports
 
 # pytest exits 5 when it collected no test; make treats that as the failure it is.
+# Both cores (pytest-xdist), then the storage and bot suites again on PostgreSQL.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
+	$(MAKE) --no-print-directory test-postgres
+
+# A throwaway PostgreSQL cluster (.ci/postgres.sh installs Debian's package when it is
+# missing and runs the server as a non-root user on a free local port), removed afterwards.
+test-postgres: $(INSTALLED)
+	@set -e; cluster=$$(mktemp -d); trap '.ci/postgres.sh stop "$$cluster"' EXIT; \
+	eval "$$(.ci/postgres.sh start "$$cluster")"; \
+	echo "PostgreSQL pass: $$EARWORM_TEST_POSTGRES_URL"; \
+	$(BIN)/pytest -n 2 -m "not sqlite_only" tests/storage tests/bot
 
 bench: $(INSTALLED)
 	$(BIN)/earworm bench catalog

@@ -180,14 +180,15 @@ async def settling_suspended(env: Any) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def in_flight_together(env: Any) -> AsyncIterator[None]:
+async def in_flight_together(env: Any, settle_within: float = 600) -> AsyncIterator[None]:
     """Emit several member actions without SimCord settling after each, then settle once:
-    all of them are handled concurrently by the bot."""
+    all of them are handled concurrently by the bot. SimCord also waits for every timer
+    due within `settle_within` (a bot's periodic loops included): keep it under their period."""
     async with settling_suspended(env):
         yield
     # SimCord calls the bot idle after `idle` seconds without work; keep that short so it
     # adds little to what is measured.
-    await env.settle(timeout=600, idle=0.005)
+    await env.settle(timeout=settle_within, idle=0.005)
 
 
 async def run_load(

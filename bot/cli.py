@@ -253,7 +253,10 @@ def _register_extra_commands() -> None:
 
     from bot import commands
     from bot.bench import bench
+    from bot.db_copy import migrate_sqlite_to_postgres
     from bot.demo import demo
+
+    db.add_command(migrate_sqlite_to_postgres)
 
     main.add_command(demo)
     main.add_command(bench)

@@ -32,6 +32,8 @@ BOB_SIMILAR = "bohemian rhapsody queen"
 HELP_LINES = 4  # /help lists every command; the demo shows the first few
 MAX_WIDTH = 100
 REPLY_INDENT = "    "
+# Seconds of (simulated) time between two commands of the demo's conversation.
+MEMBER_PAUSE_SECONDS = 5.0
 
 
 # --- printing -------------------------------------------------------------------------------
@@ -138,6 +140,9 @@ class Session:
         """`member` runs /command; prints what they typed and everything the bot answered."""
         typed = shown or " ".join([f"/{command}", *(f"{k}:{v}" for k, v in options.items())])
         self.talk.action(member.name, typed)
+        # People read an answer before typing the next command (and the heavy commands
+        # have a per-member cooldown): time moves on between commands, as it would.
+        await self.env.advance_time(MEMBER_PAUSE_SECONDS)
         result = await member.slash(self.channel, command, **options)
         limit = HELP_LINES if command == "help" else None
         self.talk.bot(result_lines(result, viewer=member.name, field_limit=limit))

@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import migrate
-from storage.engine import make_engine, make_sessionmaker, redact
+from storage.engine import make_engine, make_sessionmaker, one_line, redact
 from storage.errors import DatabaseUnavailableError
 
 
@@ -34,9 +34,9 @@ async def open_database(url: str, *, upgrade: bool = True) -> Database:
             await connection.execute(text("SELECT 1"))
         if upgrade:
             await migrate.upgrade(engine)
-    except (OperationalError, DBAPIError, OSError) as exc:
+    except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
         await engine.dispose()
-        reason = getattr(exc, "orig", None) or exc
+        reason = one_line(getattr(exc, "orig", None) or exc)
         raise DatabaseUnavailableError(f"cannot open database {redact(url)}: {reason}") from None
     except BaseException:
         await engine.dispose()

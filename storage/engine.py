@@ -18,10 +18,22 @@ from sqlalchemy.ext.asyncio import (
 from storage.errors import DatabaseUnavailableError
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
+# PostgreSQL: connections per process. The bot holds few at once (the feedback writer, a
+# command or two, training reads); overflow absorbs bursts without a queue.
+POSTGRES_POOL_SIZE = 10
+POSTGRES_MAX_OVERFLOW = 10
+# Seconds to wait for a PostgreSQL server before giving up (asyncpg's default is 60).
+POSTGRES_CONNECT_TIMEOUT = 10
+# The spellings people and hosting providers use for PostgreSQL; all run on asyncpg.
+_POSTGRES_DRIVERS = {"postgres", "postgresql", "postgresql+asyncpg"}
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql:", "postgresql+", "postgres:"))
 
 
 def redact(url: str) -> str:
@@ -30,6 +42,33 @@ def redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable database URL>"
+
+
+def one_line(error: BaseException) -> str:
+    """A driver's error as one line (PostgreSQL's come with DETAIL and HINT lines)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def normalize_url(url: str) -> str:
+    """`url` with the async driver Earworm uses: aiosqlite for SQLite, asyncpg for PostgreSQL.
+
+    Raises DatabaseUnavailableError for text that is not a database URL, or for a
+    PostgreSQL driver other than asyncpg (the password never shows in the message)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUnavailableError(f"not a database URL: {redact(url)}") from None
+    if parsed.drivername == "sqlite":
+        # The async engine needs an async driver; accept the plain form people write.
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif parsed.drivername in _POSTGRES_DRIVERS:
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif parsed.drivername.startswith(("postgresql+", "postgres+")):
+        raise DatabaseUnavailableError(
+            f"cannot use database {redact(url)}: Earworm talks to PostgreSQL through asyncpg; "
+            "write the URL as postgresql://user:password@host/database"
+        )
+    return parsed.render_as_string(hide_password=False)
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -55,21 +94,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _engine_options(url: str) -> dict[str, Any]:
+    if is_postgres(url):
+        return {
+            # A server restart or an idle-connection reaper must not fail the next command.
+            "pool_pre_ping": True,
+            "pool_size": POSTGRES_POOL_SIZE,
+            "max_overflow": POSTGRES_MAX_OVERFLOW,
+            "connect_args": {"timeout": POSTGRES_CONNECT_TIMEOUT},
+        }
+    return {}
+
+
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine for `url`; SQLite files get their folder created and sane pragmas."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise DatabaseUnavailableError(f"not a database URL: {url!r}") from None
+    """An async engine for `url` (SQLite or PostgreSQL, see normalize_url); SQLite files
+    get their folder created and sane pragmas, PostgreSQL a pre-pinged pool."""
+    url = normalize_url(url)
     if is_sqlite(url):
-        if parsed.drivername == "sqlite":
-            # The async engine needs an async driver; accept the plain form people write.
-            url = parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
         _prepare_sqlite_file(url)
     try:
-        engine = create_async_engine(url, echo=echo)
-    except (ArgumentError, ImportError) as exc:
-        raise DatabaseUnavailableError(f"cannot use database {redact(url)}: {exc}") from None
+        engine = create_async_engine(url, echo=echo, **_engine_options(url))
+    except (ArgumentError, ImportError, TypeError) as exc:
+        raise DatabaseUnavailableError(
+            f"cannot use database {redact(url)}: {one_line(exc)}"
+        ) from None
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

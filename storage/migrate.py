@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from migrations import MIGRATIONS_DIR
-from storage.engine import redact
+from storage.engine import one_line, redact
 from storage.errors import DatabaseUnavailableError, MigrationError
 
 
@@ -65,7 +65,7 @@ async def _run_command(engine: AsyncEngine, action: str, revision: str) -> None:
     except CommandError as exc:
         raise MigrationError(f"cannot migrate to {revision!r}: {exc}") from None
     except (OperationalError, DBAPIError, OSError) as exc:
-        reason = getattr(exc, "orig", None) or exc
+        reason = one_line(getattr(exc, "orig", None) or exc)
         raise DatabaseUnavailableError(
             f"cannot open database {redact(engine.url.render_as_string(hide_password=False))}: "
             f"{reason}"

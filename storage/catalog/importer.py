@@ -147,14 +147,15 @@ async def _write(
         disable=None if progress is None else not progress,
         leave=False,
     ) as bar:
-        bulk = connection.dialect.name == "sqlite" and len(to_write) > BULK_SEARCH_REFILL
+        bulk = len(to_write) > BULK_SEARCH_REFILL
         if bulk:
             await search_schema.pause_sync(connection)
         await _upsert_tracks(connection, to_write, bar)
         await _link_artists(connection, relinked, bar)
         await _link_genres(connection, new_genres, bar)
         if bulk:
-            await search_schema.refill_and_resume(connection)
+            # SQLite rebuilds its whole index; PostgreSQL rewrites the written tracks only.
+            await search_schema.refill_and_resume(connection, [str(row["id"]) for row in to_write])
 
 
 async def _upsert_tracks(

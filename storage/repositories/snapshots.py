@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -78,11 +79,12 @@ async def catalog_rows(session: AsyncSession) -> CatalogRows:
 async def feedback_rows(session: AsyncSession, *, guild_id: int | None = None) -> FeedbackRows:
     """All feedback, or one guild's when `guild_id` is given.
 
-    On SQLite the rows are fetched by the driver's own thread and turned into columns in a
-    worker thread: SQLAlchemy would build a Row and convert each value on the event loop,
-    which stalls a bot for seconds at a million rows."""
-    if guild_id is None and session.bind.dialect.driver == "aiosqlite":
-        return await _sqlite_feedback_rows(session)
+    On SQLite the rows are fetched by the driver's own thread, on PostgreSQL decoded by
+    asyncpg's C protocol, and turned into columns in a worker thread: SQLAlchemy would
+    build a Row and convert each value on the event loop, which stalls a bot for seconds
+    at a million rows."""
+    if guild_id is None and session.bind.dialect.driver in ("aiosqlite", "asyncpg"):
+        return await _raw_feedback_rows(session)
     statement = select(
         Feedback.id,
         Feedback.user_id,
@@ -111,20 +113,24 @@ _FEEDBACK_SQL = (
 )
 
 
-async def _sqlite_feedback_rows(session: AsyncSession) -> FeedbackRows:
-    connection = await session.connection()
+async def _raw_feedback_rows(session: AsyncSession) -> FeedbackRows:
+    connection = await session.connection()  # the session's transaction, as the ORM path
     raw = await connection.get_raw_connection()
-    driver = raw.driver_connection  # aiosqlite's connection: its calls run in its thread
+    driver = raw.driver_connection
     assert driver is not None
-    cursor = await driver.execute(_FEEDBACK_SQL)
-    try:
-        rows = await cursor.fetchall()
-    finally:
-        await cursor.close()
+    rows: Sequence[Sequence[Any]]
+    if connection.dialect.driver == "asyncpg":
+        rows = await driver.fetch(_FEEDBACK_SQL)
+    else:  # aiosqlite: its calls run in its own thread
+        cursor = await driver.execute(_FEEDBACK_SQL)
+        try:
+            rows = await cursor.fetchall()
+        finally:
+            await cursor.close()
     return await asyncio.to_thread(_columns, rows)
 
 
-def _columns(rows: list[tuple[Any, ...]]) -> FeedbackRows:
+def _columns(rows: Sequence[Sequence[Any]]) -> FeedbackRows:
     if not rows:
         return FeedbackRows([], [], [], [], [], [], [])
     ids, users, guilds, tracks, kinds, values, created = (
@@ -137,8 +143,9 @@ def _columns(rows: list[tuple[Any, ...]]) -> FeedbackRows:
         tracks=tracks,
         kinds=kinds,
         values=values,
-        # As SQLAlchemy's SQLite DateTime stores them (UTC, without a zone; see UTCDateTime).
-        created_at=[_utc(text) for text in created],
+        # SQLite: text as SQLAlchemy's DateTime stores it (UTC, without a zone; see
+        # UTCDateTime); PostgreSQL: aware datetimes.
+        created_at=[_utc(value) for value in created],
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.dto import CARD_FEATURES, CatalogStats, TrackDetails, TrackSummary
 from storage.models import Artist, Genre, Track, TrackGenre
+from storage.search_schema import POSTGRES_CONFIG
 
 MAX_QUERY_TOKENS = 12
 SHORT_QUERY_TOKENS = 3
@@ -50,6 +51,32 @@ SEARCH_SQL = text(
     """
 )
 
+# PostgreSQL (migration 0003): the same shape. The most popular matches are the candidates
+# (the GIN index finds the matches, popularity picks among them), ranked by ts_rank with
+# the column weights of the bm25 call above (name 1.0, artists 0.6, album 0.2).
+POSTGRES_SEARCH_SQL = text(
+    f"""
+    SELECT t.id, t.name, t.artist_names, t.album, t.popularity
+    FROM (
+        SELECT track_id, popularity,
+            ts_rank('{{0.0, 0.2, 0.6, 1.0}}', document, query)
+                * (1.0 + coalesce(popularity, 0) / 50.0) AS score
+        FROM (
+            SELECT track_id, popularity, document
+            FROM track_search
+            WHERE document @@ to_tsquery('{POSTGRES_CONFIG}', :match)
+            ORDER BY popularity DESC NULLS LAST, track_id
+            LIMIT :candidates
+        ) AS candidates,
+        to_tsquery('{POSTGRES_CONFIG}', :match) AS query
+        ORDER BY score DESC, popularity DESC NULLS LAST, track_id
+        LIMIT :limit
+    ) AS best
+    JOIN tracks AS t ON t.id = best.track_id
+    ORDER BY best.score DESC, best.popularity DESC NULLS LAST, t.id
+    """
+)
+
 
 def _summary(
     track_id: str, name: str, artist_names: str, album: str | None, popularity: int | None
@@ -69,45 +96,74 @@ def spotify_track_id(query: str) -> str | None:
     return match.group("id") if match else None
 
 
-def fts_match_expression(query: str) -> str | None:
-    """A safe FTS5 expression for free text: quoted prefix tokens, all required.
+def search_terms(query: str) -> list[tuple[str, bool]]:
+    """The words of free text to search for, each with whether it counts as a prefix.
 
-    Returns None when the text has nothing searchable (empty, only punctuation or emoji).
+    Letters and digits only, so nothing the user types is read as query syntax; empty when
+    the text has nothing searchable (only punctuation or emoji, say).
     """
     # Apostrophes vanish, as they do in the index: "don't" and "dont" are the same word.
     normalized = APOSTROPHES.sub("", unicodedata.normalize("NFC", query))
     tokens = [token[:MAX_TOKEN_LENGTH] for token in TOKEN.findall(normalized)]
     tokens = list(dict.fromkeys(token.casefold() for token in tokens))[:MAX_QUERY_TOKENS]
-    if not tokens:
-        return None
     # The last word may be half typed ("pretty g"), so it is a prefix. In short queries the
     # earlier words are prefixes too ("tayl swi", "da mo"); in longer ones, and for single
     # letters ("w.a.n.t.s"), they are whole words: expanding them costs much, finds little.
     last = len(tokens) - 1
     short = len(tokens) <= SHORT_QUERY_TOKENS
-    phrases = [
-        f'"{token}"*' if position == last or (short and len(token) > 1) else f'"{token}"'
+    return [
+        (token, position == last or (short and len(token) > 1))
         for position, token in enumerate(tokens)
     ]
+
+
+def fts_match_expression(query: str) -> str | None:
+    """A safe FTS5 expression for free text: quoted prefix tokens, all required.
+
+    Returns None when the text has nothing searchable (empty, only punctuation or emoji).
+    """
+    terms = search_terms(query)
+    if not terms:
+        return None
+    phrases = [f'"{token}"*' if prefix else f'"{token}"' for token, prefix in terms]
     return "{name artists album} : (" + " AND ".join(phrases) + ")"
+
+
+def tsquery_expression(query: str) -> str | None:
+    """The PostgreSQL to_tsquery text for free text: quoted (prefix) lexemes, all required.
+
+    Built from the same words as fts_match_expression, never from the raw text; None when
+    there is nothing to search for.
+    """
+    terms = search_terms(query)
+    if not terms:
+        return None
+    return " & ".join(f"'{token}':*" if prefix else f"'{token}'" for token, prefix in terms)
+
+
+def _known_id_shapes(ids: Sequence[str]) -> list[str]:
+    """`ids` once each, in order, without ones no track can have: PostgreSQL refuses text
+    holding a NUL outright, where SQLite would just find nothing."""
+    return [track_id for track_id in dict.fromkeys(ids) if "\x00" not in track_id]
 
 
 async def get_tracks(session: AsyncSession, ids: Sequence[str]) -> list[TrackSummary]:
     """Tracks for `ids`, in the order given; unknown ids are left out."""
-    if not ids:
+    wanted = _known_id_shapes(ids)
+    if not wanted:
         return []
     result = await session.execute(
         select(Track.id, Track.name, Track.artist_names, Track.album, Track.popularity).where(
-            Track.id.in_(list(dict.fromkeys(ids)))
+            Track.id.in_(wanted)
         )
     )
     found = {row[0]: _summary(*row) for row in result}
-    return [found[track_id] for track_id in dict.fromkeys(ids) if track_id in found]
+    return [found[track_id] for track_id in wanted if track_id in found]
 
 
 async def track_details(session: AsyncSession, ids: Sequence[str]) -> list[TrackDetails]:
     """Card details for `ids`, in the order given; unknown ids are left out."""
-    wanted = list(dict.fromkeys(ids))
+    wanted = _known_id_shapes(ids)
     if not wanted:
         return []
     features = [getattr(Track, name) for name in CARD_FEATURES]
@@ -158,11 +214,13 @@ async def search_tracks(session: AsyncSession, query: str, limit: int = 10) -> l
         results = await get_tracks(session, [track_id])
         if results:
             return results
-    match = fts_match_expression(query)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    match = tsquery_expression(query) if postgres else fts_match_expression(query)
     if match is None:
         return results
     rows = await session.execute(
-        SEARCH_SQL, {"match": match, "limit": limit, "candidates": CANDIDATES}
+        POSTGRES_SEARCH_SQL if postgres else SEARCH_SQL,
+        {"match": match, "limit": limit, "candidates": CANDIDATES},
     )
     return [_summary(*row) for row in rows]
 

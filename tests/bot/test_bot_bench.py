@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.cli import assert_one_line_error, earworm
 
 
+@pytest.mark.sqlite_only("works on a copy of the SQLite file")
 def test_a_small_run_measures_every_phase(imported: Path, env: dict[str, str], tmp_path: Path):
     out = tmp_path / "bench.json"
     args = ["--members", "4", "--rate", "20", "--duration", "0.5", "--rounds", "1"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.cli import assert_one_line_error, earworm
+from tests.cli import assert_one_line_error, earworm, postgres_test_database
 from tests.factories import KAGGLE_114K_HEADER, csv_text, kaggle_row, track_id, write_csv
 from tests.fakes.http import serving
 
@@ -47,7 +47,8 @@ def test_import_stats_and_search_round_trip(env: dict[str, str], catalog_csv: Pa
     assert [(r["id"], r["name"], r["artists"]) for r in results] == [
         (track_id(0), "Halo", ["Beyoncé"])
     ]
-    assert (Path(env["EARWORM_DATA_DIR"]) / "earworm.db").exists()  # default database file
+    if postgres_test_database() is None:  # the default database file
+        assert (Path(env["EARWORM_DATA_DIR"]) / "earworm.db").exists()
 
 
 def test_human_output(env: dict[str, str], catalog_csv: Path) -> None:
@@ -176,6 +177,7 @@ def _track_count(database: Path) -> int:
         return connection.execute("SELECT count(*) FROM tracks").fetchone()[0]
 
 
+@pytest.mark.sqlite_only("reads the SQLite file and its WAL")
 def test_import_killed_halfway_keeps_the_previous_catalog(
     env: dict[str, str], catalog_csv: Path, tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ from storage.database import Database, open_database
 from storage.models import FeedbackKind
 from storage.repositories.served import ServedItem, record_served
 from tests.bot.world import ARTISTS, record
+from tests.cli import database_url_in
 from tests.factories import track_id
 
 ALICE, BOB = 1001, 1002
@@ -25,7 +26,7 @@ SERVER = 9001
 
 @pytest.fixture
 async def database(imported: Path) -> AsyncIterator[Database]:
-    db = await open_database(f"sqlite+aiosqlite:///{imported / 'earworm.db'}")
+    db = await open_database(database_url_in(imported))
     try:
         yield db
     finally:

@@ -13,11 +13,11 @@ from recommender.data import Interactions
 from storage.database import open_database
 from storage.models import ModelStatus
 from storage.repositories.registry import list_models, register_model
-from tests.cli import assert_one_line_error, earworm
+from tests.cli import assert_one_line_error, database_url_in, earworm
 
 
 def url(data_dir: Path) -> str:
-    return f"sqlite+aiosqlite:///{data_dir / 'earworm.db'}"
+    return database_url_in(data_dir)
 
 
 async def register(data_dir: Path, versions: list[tuple[ModelStatus, Path | None, str | None]]):

@@ -18,7 +18,7 @@ from storage.database import open_database
 from storage.models import FeedbackKind, ModelStatus
 from storage.repositories.registry import register_model
 from tests.bot.world import TRACKS, record
-from tests.cli import assert_one_line_error, earworm
+from tests.cli import assert_one_line_error, database_url_in, earworm, postgres_test_database
 from tests.factories import track_id
 
 FIELDS = {"id", "name", "artists", "genres", "score", "reason", "url"}
@@ -75,7 +75,7 @@ def test_the_text_output_says_who_and_why(imported: Path, env: dict[str, str]) -
 
 
 async def _register_broken_als(data_dir: Path) -> None:
-    database = await open_database(f"sqlite+aiosqlite:///{data_dir / 'earworm.db'}")
+    database = await open_database(database_url_in(data_dir))
     try:
         async with database.sessions() as session:
             await register_model(
@@ -123,7 +123,9 @@ def test_an_empty_catalog_says_what_to_do(env: dict[str, str]) -> None:
 
 def test_the_service_reports_the_tier(imported: Path) -> None:
     asyncio.run(record(imported, [(MEMBER, SERVER, 1, FeedbackKind.LOVE)]))
-    settings = load_settings(EARWORM_DATA_DIR=imported, EARWORM_DATABASE_URL=None)
+    settings = load_settings(
+        EARWORM_DATA_DIR=imported, EARWORM_DATABASE_URL=postgres_test_database()
+    )
     cold = asyncio.run(recommend_for(settings, MEMBER + 1, 3))
     light = asyncio.run(recommend_for(settings, MEMBER, 3))
     assert (cold.tier, cold.liked, light.tier, light.liked) == ("cold", 0, "light", 1)

@@ -21,6 +21,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only("works on a copy of the SQLite file")
 def test_a_small_run_reports_every_policy_and_stores_the_members_feedback(
     env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -20,7 +20,7 @@ from storage.database import open_database
 from storage.models import FeedbackKind, FeedbackSource, ModelStatus
 from storage.repositories.feedback import FeedbackEvent, record_feedback
 from storage.repositories.registry import ModelRecord, list_models
-from tests.cli import assert_one_line_error, earworm
+from tests.cli import assert_one_line_error, database_url_in, earworm
 from tests.factories import KAGGLE_114K_HEADER, kaggle_row, track_id, write_csv
 
 TRACKS = 12
@@ -30,7 +30,7 @@ LIKE, LOVE, DISLIKE = FeedbackKind.LIKE, FeedbackKind.LOVE, FeedbackKind.DISLIKE
 
 
 def url(data_dir: Path) -> str:
-    return f"sqlite+aiosqlite:///{data_dir / 'earworm.db'}"
+    return database_url_in(data_dir)
 
 
 async def record(data_dir: Path, events: list[tuple[int, int, FeedbackKind]]) -> None:

@@ -40,6 +40,7 @@ def catalog_dir(env: dict[str, str], tmp_path: Path) -> Path:
     return Path(env["EARWORM_DATA_DIR"])
 
 
+@pytest.mark.sqlite_only("works on a copy of the SQLite file")
 def test_a_small_run_measures_idle_training_and_the_swap(
     catalog_dir: Path, env: dict[str, str], tmp_path: Path
 ):

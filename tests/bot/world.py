@@ -8,6 +8,7 @@ from pathlib import Path
 from storage.database import open_database
 from storage.models import FeedbackKind, FeedbackSource
 from storage.repositories.feedback import FeedbackEvent, record_feedback
+from tests.cli import database_url_in
 from tests.factories import track_id
 
 FIRST_MESSAGE = 444_444_444_444_444_444
@@ -31,7 +32,7 @@ ARTISTS = {track_id(number): artist for number, _, artist, *_ in TRACKS}
 async def record(data_dir: Path, events: list[tuple[int, int | None, int, FeedbackKind]]) -> None:
     """(user, server or None for a DM, track number, kind) per event, each on its own
     message, as reactions on the bot's cards arrive."""
-    database = await open_database(f"sqlite+aiosqlite:///{data_dir / 'earworm.db'}")
+    database = await open_database(database_url_in(data_dir))
     try:
         async with database.sessions() as session:
             for offset, (user, server, number, kind) in enumerate(events):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -36,6 +37,9 @@ async def test_models_and_migrations_agree(database: Database) -> None:
         assert await connection.run_sync(_diff) == []
 
 
+@pytest.mark.sqlite_only(
+    "PostgreSQL's per-test databases come migrated; test_postgres_migrations.py runs this there"
+)
 async def test_upgrade_from_empty_then_downgrade_to_base(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
@@ -59,6 +63,7 @@ async def test_upgrade_from_empty_then_downgrade_to_base(database_url: str) -> N
         await engine.dispose()
 
 
+@pytest.mark.sqlite_only("PRAGMAs")
 async def test_sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout(database: Database) -> None:
     async with database.engine.connect() as connection:
         journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()

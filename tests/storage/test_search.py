@@ -97,6 +97,7 @@ async def test_search_follows_updates_and_deletes(catalog: Database) -> None:
     assert "Halo" not in await _names(catalog, "halo")
 
 
+@pytest.mark.sqlite_only("SQLite rowids and VACUUM")
 async def test_search_stays_in_sync_after_vacuum(catalog: Database) -> None:
     # VACUUM may renumber rowids of a table with a text primary key; the index must not care.
     async with catalog.engine.connect() as connection:
@@ -173,6 +174,9 @@ def test_spotify_track_id_parsing() -> None:
     assert spotify_track_id("halo") is None
 
 
+@pytest.mark.sqlite_only(
+    "the FTS5 sync switch; test_postgres_search.py checks PostgreSQL's bulk refill"
+)
 async def test_bulk_import_refills_the_index_and_resumes_the_triggers(
     database: Database, tmp_path: Path
 ) -> None:

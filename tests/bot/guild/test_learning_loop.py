@@ -213,7 +213,8 @@ async def test_two_concurrent_retrains_start_one_run(server: Server) -> None:
     await record(server, enough_to_train(server))
 
     # Both in flight together (SimCord settles once, after both are sent).
-    async with in_flight_together(server.env):
+    # Settle within a minute: the registry and schedule loops' next ticks are minutes away.
+    async with in_flight_together(server.env, settle_within=60):
         first = await server.carol.slash(server.channel, "admin retrain", model="als")
         second = await server.carol.slash(server.channel, "admin retrain", model="als")
 
