@@ -163,6 +163,8 @@ class Engine:
         self._stale = False
         self._changed_users: set[int] = set()
         self._everyone_changed = False  # set when _changed_users would pass its bound
+        # The changes the refresh running now reads (members, or everyone).
+        self._reading: tuple[set[int], bool] = (set(), False)
         self._lock = asyncio.Lock()
         self.model_calls = ModelCalls(settings.max_model_calls)
 
@@ -177,8 +179,12 @@ class Engine:
         catalog as it is (after an import)."""
         async with self._lock:
             self._stale = False
+            self._reading = (self._changed_users, self._everyone_changed)
             self._forget_changes()
-            self._serving = await self._build(registry=None)
+            try:
+                self._serving = await self._build(registry=None)
+            finally:
+                self._reading = (set(), False)
             settle_garbage()
 
     def feedback_changed(self, user_id: int | None = None) -> None:
@@ -194,7 +200,7 @@ class Engine:
             self._changed_users.add(user_id)
 
     def _forget_changes(self) -> None:
-        self._changed_users.clear()
+        self._changed_users = set()  # a new set: a running refresh may hold the old one
         self._everyone_changed = False
 
     @property
@@ -206,23 +212,40 @@ class Engine:
         `min_refresh_seconds`, except for a member whose own feedback changed: what you
         just said always shapes your next picks, while everyone else's reactions wait."""
         serving = self._serving
-        fresh_enough = (
-            serving is not None and time.monotonic() - serving.built_at < self.min_refresh_seconds
-        )
-        yours = user_id is not None and (self._everyone_changed or user_id in self._changed_users)
-        if serving is None or (self._stale and (yours or not fresh_enough)):
+        if serving is None or self._needs_refresh(serving, user_id):
             async with self._lock:
+                # Asked again: the refresh this request waited for may have covered it (a
+                # burst of members reacting then asking costs one or two rebuilds, not one
+                # per member).
                 serving = self._serving
-                if serving is None or self._stale:
+                if serving is None or self._needs_refresh(serving, user_id):
                     self._stale = False
-                    self._forget_changes()  # before reading: later changes count again
-                    serving = await self._build(
-                        registry=serving.active if serving is not None else None
-                    )
+                    # Before reading: later changes count again, and members whose news
+                    # this build reads wait for it (see _needs_refresh).
+                    self._reading = (self._changed_users, self._everyone_changed)
+                    self._forget_changes()
+                    try:
+                        serving = await self._build(
+                            registry=serving.active if serving is not None else None
+                        )
+                    finally:
+                        self._reading = (set(), False)
                     self._serving = serving
         if serving is None:
             raise UserFacingError(EMPTY_CATALOG)
         return serving
+
+    def _needs_refresh(self, serving: Serving, user_id: int | None) -> bool:
+        """Whether this request must wait for a refresh: the member's own news is not in
+        `serving` (or is being read by the refresh running now), or feedback changed and
+        `serving` is older than `min_refresh_seconds`."""
+        reading, everyone_read = self._reading
+        if user_id is not None and (everyone_read or user_id in reading):
+            return True
+        if not self._stale:
+            return False
+        yours = user_id is not None and (self._everyone_changed or user_id in self._changed_users)
+        return yours or time.monotonic() - serving.built_at >= self.min_refresh_seconds
 
     async def _build(self, registry: ActiveModels | None) -> Serving | None:
         """A new snapshot: the catalog and content model are reused while the catalog is

@@ -4,6 +4,7 @@ feedback without rebuilding on every reaction."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -96,6 +97,37 @@ async def test_your_own_feedback_counts_at_once(imported: Path, engine: Engine) 
     picks = await engine.recommend(BOB, SERVER, 2)
     assert engine.serving is not first
     assert picks.notice is None  # bob is no longer a newcomer
+
+
+async def test_members_waiting_on_one_refresh_do_not_each_rebuild(
+    imported: Path, engine: Engine
+) -> None:
+    """Alice and bob reacted; both ask at once while carol's reaction arrives during the
+    refresh alice started. Bob's news is in that refresh, so he is served from it, not
+    from another rebuild for carol's."""
+    engine.min_refresh_seconds = 3600.0
+    carol = 1003
+    await record(
+        imported, [(ALICE, SERVER, 1, FeedbackKind.LIKE), (BOB, SERVER, 2, FeedbackKind.LIKE)]
+    )
+    engine.feedback_changed(ALICE)
+    engine.feedback_changed(BOB)
+
+    async def carol_reacts_meanwhile() -> None:
+        while engine.serving is first:  # the refresh has started: it is reading
+            await asyncio.sleep(0)
+            if engine._lock.locked():
+                engine.feedback_changed(carol)
+                return
+
+    first = engine.serving
+    for_alice, for_bob, _ = await asyncio.gather(
+        engine._current(ALICE), engine._current(BOB), carol_reacts_meanwhile()
+    )
+
+    assert for_alice is not first
+    assert for_bob is for_alice
+    assert len(for_bob.feedback) == 2
 
 
 async def test_recent_picks_are_not_repeated(engine: Engine, database: Database) -> None:
