@@ -336,4 +336,4 @@ def create_bot(settings: Settings) -> EarwormBot:
         return EarwormBot(settings)
     # "auto": discord.py asks Discord for the recommended count when it connects.
     count = None if settings.shards == "auto" else settings.shards
-    return ShardedEarwormBot(settings, shard_count=count)
+    return ShardedEarwormBot(settings, shard_count=count, shard_ids=settings.shard_id_list())

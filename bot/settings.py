@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(default=None, validation_alias="EARWORM_API_TOKEN")
     # Gateway shards: unset runs one connection; "auto" asks Discord how many; N runs N.
     shards: int | Literal["auto"] | None = Field(default=None, validation_alias="EARWORM_SHARDS")
+    # The shards this process runs, of EARWORM_SHARDS in all ("0-15", "16-31", "0,2,4"):
+    # several processes (machines) share one bot. Unset: every shard.
+    shard_ids: str | None = Field(default=None, validation_alias="EARWORM_SHARD_IDS")
     # "text" for people, "json" for log shippers (one JSON object per line).
     log_format: Literal["text", "json"] = Field(
         default="text", validation_alias="EARWORM_LOG_FORMAT"
@@ -119,6 +122,46 @@ class Settings(BaseSettings):
         if isinstance(value, int) and not isinstance(value, bool) and value < 1:
             raise ValueError("expected auto or a whole number of shards (1 or more)")
         return value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _blank_shard_ids(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _shard_ids_fit(self) -> Settings:
+        if self.shard_ids is not None:
+            if not isinstance(self.shards, int):
+                raise ValueError(
+                    "EARWORM_SHARD_IDS needs EARWORM_SHARDS set to the total number of shards"
+                )
+            self.shard_id_list()  # raises with the reason
+        return self
+
+    def shard_id_list(self) -> list[int] | None:
+        """EARWORM_SHARD_IDS as numbers, checked against EARWORM_SHARDS; None: all."""
+        if self.shard_ids is None:
+            return None
+        total = self.shards if isinstance(self.shards, int) else 0
+        chosen: list[int] = []
+        for part in self.shard_ids.split(","):
+            first, dash, last = part.strip().partition("-")
+            if not first.isdigit() or (dash and not last.isdigit()):
+                raise ValueError(
+                    f"EARWORM_SHARD_IDS: {part.strip()!r} is not a shard number or a range "
+                    "such as 0-15"
+                )
+            start, stop = int(first), int(last) if dash else int(first)
+            if start > stop:
+                raise ValueError(f"EARWORM_SHARD_IDS: {part.strip()} ends before it starts")
+            if stop >= total:
+                raise ValueError(
+                    f"EARWORM_SHARD_IDS: {part.strip()} is outside shards 0-{total - 1}"
+                )
+            chosen.extend(range(start, stop + 1))
+        if len(set(chosen)) != len(chosen):
+            raise ValueError("EARWORM_SHARD_IDS: a shard is listed twice")
+        return chosen
 
     @field_validator("database_url")
     @classmethod
@@ -189,5 +232,6 @@ def load_settings(**overrides: object) -> Settings:
             alias = fields[name].validation_alias if name in fields else None
             variable = alias if isinstance(alias, str) else name
             message = str(error["msg"]).removeprefix("Value error, ")
-            lines.append(f"{variable}: {message}")
+            # A check across settings names its variables in the message itself.
+            lines.append(f"{variable}: {message}" if error["loc"] else message)
         raise SettingsError("; ".join(lines)) from None

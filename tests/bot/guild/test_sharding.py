@@ -22,8 +22,13 @@ FANS = 3
 
 
 @pytest.fixture
-def simcord_bot(imported: Path) -> EarwormBot:
-    return create_bot(load_settings(EARWORM_DATA_DIR=str(imported), EARWORM_SHARDS=str(SHARDS)))
+def simcord_bot(imported: Path, request: pytest.FixtureRequest) -> EarwormBot:
+    shards, shard_ids = getattr(request, "param", (str(SHARDS), ""))
+    return create_bot(
+        load_settings(
+            EARWORM_DATA_DIR=str(imported), EARWORM_SHARDS=shards, EARWORM_SHARD_IDS=shard_ids
+        )
+    )
 
 
 def test_shards_setting_picks_the_sharded_bot(imported: Path):
@@ -36,6 +41,22 @@ def test_shards_setting_picks_the_sharded_bot(imported: Path):
     assert auto.shard_count is None  # asked of Discord at connect time
     assert isinstance(fixed, ShardedEarwormBot)
     assert fixed.shard_count == 4
+    assert fixed.shard_ids is None  # all four here
+
+
+@pytest.mark.parametrize("simcord_bot", [("4", "2-3")], indirect=True)
+async def test_a_process_runs_only_its_share_of_the_shards(simcord_env: Env):
+    bot = simcord_env.bot
+    assert isinstance(bot, ShardedEarwormBot)
+    assert (bot.shard_count, sorted(bot.shards)) == (4, [2, 3])
+    guild = simcord_env.create_guild("on shard 3", shard_id=3)
+    channel = guild.create_text_channel("music")
+    member = guild.add_member(simcord_env.create_user("fan"))
+
+    card = (await member.slash(channel, "recommend", count=2)).response
+    assert card is not None
+    assert card.embeds[0].author.name == "Picks for you"
+    assert bot.get_guild(guild.id).shard_id == 3
 
 
 async def test_each_shard_serves_commands_reactions_and_its_own_chart(simcord_env: Env):
