@@ -8,6 +8,7 @@ import io
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 KAGGLE_114K_HEADER = [
     "",
@@ -160,3 +161,19 @@ def write_zip(path: Path, members: dict[str, str]) -> Path:
         for name, text in members.items():
             archive.writestr(name, text)
     return path
+
+
+async def import_tracks(
+    database: Any, directory: Path, tracks: Sequence[tuple[str, str, str, str]]
+) -> None:
+    """Import (name, artists, genre, popularity) rows, track i getting `track_id(i)`,
+    through the real catalog importer."""
+    from storage.catalog.importer import import_catalog
+
+    rows = [
+        kaggle_row(i, track_id(i), name, artists, genre, popularity=popularity)
+        for i, (name, artists, genre, popularity) in enumerate(tracks)
+    ]
+    await import_catalog(
+        database, [str(write_csv(directory / "catalog.csv", KAGGLE_114K_HEADER, rows))]
+    )

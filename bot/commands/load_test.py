@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli_common import fail, run, settings_of
+from bot.cli_common import fail, json_report_option, run, settings_of
 
 
 @click.command("load-test")
@@ -65,6 +65,14 @@ from bot.cli_common import fail, run, settings_of
     help="Actions in flight together (one wave); the simulated clock moves 1 s per wave.",
 )
 @click.option(
+    "--tick",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.001, 3600),
+    help="Simulated seconds between waves. Longer ticks let /history pages time out sooner "
+    "(600 s), which keeps SimCord's per-settle scan of open views short on long runs.",
+)
+@click.option(
     "--likes",
     default=20,
     show_default=True,
@@ -72,13 +80,7 @@ from bot.cli_common import fail, run, settings_of
     help="Seeded likes per member for training ALS (first run on a data directory only).",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seeds data and load.")
-@click.option(
-    "--json",
-    "json_path",
-    default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write every figure as JSON to this file.",
-)
+@json_report_option
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -90,6 +92,7 @@ def command(
     postgres_url: str | None,
     restart_at: float,
     concurrency: int,
+    tick: float,
     likes: int,
     seed: int,
     json_path: Path | None,
@@ -112,6 +115,7 @@ def command(
         reactions=reactions,
         restart_at=restart_at,
         concurrency=concurrency,
+        tick=tick,
         seed=seed,
     )
     chosen = ["sqlite", "postgres"] if databases == "both" else [databases]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli_common import fail, settings_of
+from bot.cli_common import fail, json_report_option, settings_of
 
 MODELS = ("als", "ncf")
 
@@ -71,13 +71,7 @@ def _models(text: str) -> tuple[str, ...]:
     help="NCF epochs per stage before timing recommend (latency does not depend on them).",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seeds data and models.")
-@click.option(
-    "--json",
-    "json_path",
-    default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write every figure as JSON to this file.",
-)
+@json_report_option
 @click.pass_context
 def command(
     ctx: click.Context,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli_common import fail, run, settings_of
+from bot.cli_common import fail, json_report_option, run, settings_of
 
 KIND_CHOICES = ("als", "ncf", "hybrid")
 
@@ -67,13 +67,7 @@ def parse_kinds(text: str) -> tuple[str, ...]:
     help="Newest share of the rows, stored after the seed model: what the run is compared on.",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seeds data and load.")
-@click.option(
-    "--json",
-    "json_path",
-    default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write every figure as JSON to this file.",
-)
+@json_report_option
 @click.pass_context
 def command(
     ctx: click.Context,

@@ -10,11 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, text, update
 
-from storage.catalog.importer import import_catalog
 from storage.database import Database
 from storage.models import Track
 from storage.repositories.tracks import fts_match_expression, search_tracks, spotify_track_id
-from tests.factories import KAGGLE_114K_HEADER, kaggle_row, track_id, write_csv
+from tests.factories import import_tracks, track_id
 
 CATALOG = [
     ("Halo", "Beyoncé", "pop", "90"),
@@ -31,11 +30,7 @@ CATALOG = [
 
 @pytest.fixture
 async def catalog(database: Database, tmp_path: Path) -> Database:
-    rows = [
-        kaggle_row(i, track_id(i), name, artists, genre, popularity=popularity)
-        for i, (name, artists, genre, popularity) in enumerate(CATALOG)
-    ]
-    await import_catalog(database, [str(write_csv(tmp_path / "c.csv", KAGGLE_114K_HEADER, rows))])
+    await import_tracks(database, tmp_path, CATALOG)
     return database
 
 
@@ -181,11 +176,8 @@ async def test_bulk_import_refills_the_index_and_resumes_the_triggers(
     database: Database, tmp_path: Path
 ) -> None:
     # Enough rows for the one-pass refill; "the" matches every one of them.
-    rows = [
-        kaggle_row(i, track_id(i), f"The Song {i}", f"Band {i}", "pop", popularity=str(i % 101))
-        for i in range(3_000)
-    ]
-    await import_catalog(database, [str(write_csv(tmp_path / "big.csv", KAGGLE_114K_HEADER, rows))])
+    songs = [(f"The Song {i}", f"Band {i}", "pop", str(i % 101)) for i in range(3_000)]
+    await import_tracks(database, tmp_path, songs)
 
     async with database.sessions() as session:
         results = await search_tracks(session, "the", 10)
