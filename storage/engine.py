@@ -40,7 +40,7 @@ def redact(url: str) -> str:
     """The URL with any password hidden, safe for messages and logs."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return "<unparseable database URL>"
 
 
@@ -56,9 +56,12 @@ def normalize_url(url: str) -> str:
     PostgreSQL driver other than asyncpg (the password never shows in the message)."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise DatabaseUnavailableError(f"not a database URL: {redact(url)}") from None
-    if parsed.drivername == "sqlite":
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise DatabaseUnavailableError(
+            "the database URL cannot be read: write it as sqlite:///path/earworm.db or "
+            "postgresql://user:password@host:5432/database"
+        ) from None
+    if parsed.drivername == "sqlite" or parsed.drivername.startswith("sqlite+"):
         # The async engine needs an async driver; accept the plain form people write.
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     elif parsed.drivername in _POSTGRES_DRIVERS:
@@ -67,6 +70,11 @@ def normalize_url(url: str) -> str:
         raise DatabaseUnavailableError(
             f"cannot use database {redact(url)}: Earworm talks to PostgreSQL through asyncpg; "
             "write the URL as postgresql://user:password@host/database"
+        )
+    elif parsed.drivername != "sqlite+aiosqlite":
+        raise DatabaseUnavailableError(
+            f"cannot use database {redact(url)}: Earworm runs on SQLite or PostgreSQL "
+            "(sqlite:///path/earworm.db or postgresql://user:password@host/database)"
         )
     return parsed.render_as_string(hide_password=False)
 
