@@ -62,6 +62,7 @@ OPINIONS = {"like": "like", "dislike": "dislike", "rate": "rating"}
 EMOJI = tuple(CARD_REACTIONS)
 KIND_OF_EMOJI = {emoji: kind.value for emoji, kind in CARD_REACTIONS.items()}
 COOLDOWN_REPLY = re.compile(r"Try again in (\d+) s")
+BUSY_REPLY = re.compile(r"^I'm busy right now\.")
 SAVED_REPLY = re.compile(r"^(Saved:|You already)")
 REACTION_EVENTS = {
     "on_raw_reaction_add": "reaction add",
@@ -428,7 +429,7 @@ def _outcome(name: str, result: Any) -> tuple[str, str, Any]:
     text = last.content or ""
     if not last.ephemeral:
         return "answered", text, last if name in CARD_COMMANDS and last.embeds else None
-    if "busy" in text.lower():
+    if BUSY_REPLY.match(text):  # not just "busy" anywhere: a track may be called "Busy"
         return "busy", text, None
     if COOLDOWN_REPLY.search(text):
         return "cooldown", text, None

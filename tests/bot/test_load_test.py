@@ -61,3 +61,13 @@ def test_a_refusal_must_say_when_to_come_back() -> None:
 
     assert cooldown_violations([told], uses=3, seconds=10) == []
     assert cooldown_violations([never], uses=3, seconds=10) != []
+
+
+def test_a_track_called_busy_is_not_a_busy_refusal() -> None:
+    # Found at full size: "Saved: Busy Earnin' ..." was counted as a refusal, so the
+    # ledger missed the like the bot had stored.
+    from bot.errors import BusyError
+    from bot.load_test import BUSY_REPLY
+
+    assert BUSY_REPLY.match(str(BusyError(2)))
+    assert not BUSY_REPLY.match("Saved: **Busy Earnin'** by Jungle. I'll use it for your picks.")
