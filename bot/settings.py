@@ -123,11 +123,6 @@ class Settings(BaseSettings):
             raise ValueError("expected auto or a whole number of shards (1 or more)")
         return value
 
-    @field_validator("shard_ids", mode="before")
-    @classmethod
-    def _blank_shard_ids(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
     @model_validator(mode="after")
     def _shard_ids_fit(self) -> Settings:
         if self.shard_ids is not None:
@@ -197,9 +192,11 @@ class Settings(BaseSettings):
             raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("discord_token", "spotify_client_secret", "api_token", mode="before")
+    @field_validator(
+        "discord_token", "spotify_client_secret", "api_token", "shard_ids", mode="before"
+    )
     @classmethod
-    def _blank_secret_is_unset(cls, value: object) -> object:
+    def _blank_value_is_unset(cls, value: object) -> object:
         # `DISCORD_TOKEN=` as .env.example leaves it means "not set", not an empty token.
         return None if isinstance(value, str) and not value.strip() else value
 
