@@ -61,3 +61,15 @@ json_report_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write every figure as JSON to this file.",
 )
+
+# The load benchmarks' shared options: the data they seed on a first run, and their seed.
+seeded_likes_option = click.option(
+    "--likes",
+    default=20,
+    show_default=True,
+    type=click.IntRange(2, 1_000),
+    help="Seeded likes per member for training ALS (first run on a data directory only).",
+)
+load_seed_option = click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seeds data and load."
+)

@@ -22,16 +22,24 @@ class Database:
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=False)
 
+    async def ping(self) -> None:
+        """One round trip that reads nothing: proves the database answers."""
+        await _ping(self.engine)
+
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+async def _ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
 
 
 async def open_database(url: str, *, upgrade: bool = True) -> Database:
     """Connect to `url` and, unless told otherwise, migrate it to the newest schema."""
     engine = make_engine(url)
     try:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await _ping(engine)
         if upgrade:
             await migrate.upgrade(engine)
     except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from bot.cli_common import fail, json_report_option, run, settings_of
+from bot.cli_common import (
+    fail,
+    json_report_option,
+    load_seed_option,
+    run,
+    seeded_likes_option,
+    settings_of,
+)
 
 
 @click.command("bot-bench")
@@ -54,14 +61,8 @@ from bot.cli_common import fail, json_report_option, run, settings_of
     type=click.IntRange(1, 100_000),
     help="Reactions emitted together before waiting for the bot to handle them.",
 )
-@click.option(
-    "--likes",
-    default=20,
-    show_default=True,
-    type=click.IntRange(2, 1_000),
-    help="Seeded likes per member (first run on a data directory only).",
-)
-@click.option("--seed", default=0, show_default=True, type=int, help="Seeds data and load.")
+@seeded_likes_option
+@load_seed_option
 @json_report_option
 @click.pass_context
 def command(

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import click
 
-from bot.cli_common import fail, json_report_option, run, settings_of
+from bot.cli_common import (
+    fail,
+    json_report_option,
+    load_seed_option,
+    run,
+    seeded_likes_option,
+    settings_of,
+)
 
 
 @click.command("load-test")
@@ -72,14 +79,8 @@ from bot.cli_common import fail, json_report_option, run, settings_of
     help="Simulated seconds between waves. Longer ticks let /history pages time out sooner "
     "(600 s), which keeps SimCord's per-settle scan of open views short on long runs.",
 )
-@click.option(
-    "--likes",
-    default=20,
-    show_default=True,
-    type=click.IntRange(2, 1_000),
-    help="Seeded likes per member for training ALS (first run on a data directory only).",
-)
-@click.option("--seed", default=0, show_default=True, type=int, help="Seeds data and load.")
+@seeded_likes_option
+@load_seed_option
 @json_report_option
 @click.pass_context
 def command(

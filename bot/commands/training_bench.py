@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from bot.cli_common import fail, json_report_option, run, settings_of
+from bot.cli_common import (
+    fail,
+    json_report_option,
+    load_seed_option,
+    run,
+    settings_of,
+)
 
 KIND_CHOICES = ("als", "ncf", "hybrid")
 
@@ -66,7 +72,7 @@ def parse_kinds(text: str) -> tuple[str, ...]:
     type=click.FloatRange(0.01, 0.5),
     help="Newest share of the rows, stored after the seed model: what the run is compared on.",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Seeds data and load.")
+@load_seed_option
 @json_report_option
 @click.pass_context
 def command(
