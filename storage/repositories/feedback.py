@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Select, delete, func, select
+from sqlalchemy import ColumnElement, Row, Select, Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import StorageError
@@ -183,28 +183,7 @@ async def record_feedback_many(
     Raises ValueError or UnknownTrackError, storing nothing, when any event is bad."""
     if not events:
         return []
-    for event in events:
-        kind, _ = _validate(event)
-        if kind is FeedbackKind.RATING:
-            raise ValueError("ratings replace stars: store them with record_feedback")
-    wanted = {event.track_id for event in events}
-    known = set((await session.scalars(select(Track.id).where(Track.id.in_(wanted)))).all())
-    if missing := sorted(wanted - known):
-        raise UnknownTrackError(missing[0])
-    now = utcnow()
-    users = User.__table__
-    await session.execute(
-        insert_or_ignore(session, users)
-        .values([{"id": user, "created_at": now} for user in {e.user_id for e in events}])
-        .on_conflict_do_nothing(index_elements=[users.c.id])
-    )
-    if guild_ids := {e.guild_id for e in events if e.guild_id is not None}:
-        guilds = Guild.__table__
-        await session.execute(
-            insert_or_ignore(session, guilds)
-            .values([{"id": guild, "name": None, "created_at": now} for guild in guild_ids])
-            .on_conflict_do_nothing(index_elements=[guilds.c.id])
-        )
+    now = await prepare_many(session, events)
     table = Feedback.__table__
     inserted: set[tuple[Any, ...]] = set()
     for bound in (True, False):
@@ -247,6 +226,47 @@ async def record_feedback_many(
         results.append(key in inserted)
         inserted.discard(key)  # a repeat later in `events` is a no-op
     return results
+
+
+# Track ids per lookup: under SQLite's limit on bound parameters.
+LOOKUP_IDS = 10_000
+
+
+async def prepare_many(session: AsyncSession, events: Sequence[FeedbackEvent]) -> datetime:
+    """What every bulk write needs first: each event valid and no rating, each track in the
+    catalog, each member and guild stored. Returns the time that stands for "now"."""
+    for event in events:
+        kind, _ = _validate(event)
+        if kind is FeedbackKind.RATING:
+            raise ValueError("ratings replace stars: store them with record_feedback")
+    ordered = sorted({event.track_id for event in events})
+    for start in range(0, len(ordered), LOOKUP_IDS):
+        chunk = ordered[start : start + LOOKUP_IDS]
+        known = set((await session.scalars(select(Track.id).where(Track.id.in_(chunk)))).all())
+        if missing := sorted(set(chunk) - known):
+            raise UnknownTrackError(missing[0])
+    now = utcnow()
+    await insert_ignoring(
+        session, User.__table__, [{"id": u, "created_at": now} for u in {e.user_id for e in events}]
+    )
+    guilds = {e.guild_id for e in events if e.guild_id is not None}
+    await insert_ignoring(
+        session, Guild.__table__, [{"id": g, "name": None, "created_at": now} for g in guilds]
+    )
+    return now
+
+
+# Rows per executemany: bounds the parameter lists held at once, not the transaction.
+BATCH_ROWS = 50_000
+
+
+async def insert_ignoring(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING of `rows`, executemany in batches."""
+    if not rows:
+        return
+    statement = insert_or_ignore(session, table).on_conflict_do_nothing()
+    for start in range(0, len(rows), BATCH_ROWS):
+        await session.execute(statement, rows[start : start + BATCH_ROWS])
 
 
 def _key(user: int, message: int | None, track: str, kind: Any, source: Any) -> tuple[Any, ...]:

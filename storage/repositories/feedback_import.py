@@ -10,19 +10,12 @@ faster. Nothing here commits; the caller owns the transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Feedback, FeedbackKind, Guild, Track, User, utcnow
-from storage.repositories.feedback import FeedbackEvent, UnknownTrackError, _validate
-from storage.repositories.people import insert_or_ignore
-
-# Rows per executemany: bounds the parameter lists held at once, not the transaction.
-BATCH_ROWS = 50_000
-# Track ids per lookup: under SQLite's limit on bound parameters.
-LOOKUP_IDS = 10_000
+from storage.models import Feedback, FeedbackKind
+from storage.repositories.feedback import FeedbackEvent, insert_ignoring, prepare_many
 
 
 async def import_feedback(session: AsyncSession, events: Sequence[FeedbackEvent]) -> int:
@@ -31,23 +24,11 @@ async def import_feedback(session: AsyncSession, events: Sequence[FeedbackEvent]
     bad (a message-bound event or a rating included)."""
     if not events:
         return 0
-    for event in events:
-        kind, _ = _validate(event)
-        if kind is FeedbackKind.RATING:
-            raise ValueError("ratings replace stars: store them with record_feedback")
-        if event.message_id is not None:
-            raise ValueError("reactions and buttons are bound to a message: use record_feedback")
-    await _require_tracks(session, {event.track_id for event in events})
-    now = utcnow()
-    await _insert_ignoring(
-        session, User.__table__, [{"id": u, "created_at": now} for u in {e.user_id for e in events}]
-    )
-    guilds = {e.guild_id for e in events if e.guild_id is not None}
-    await _insert_ignoring(
-        session, Guild.__table__, [{"id": g, "name": None, "created_at": now} for g in guilds]
-    )
+    if any(event.message_id is not None for event in events):
+        raise ValueError("reactions and buttons are bound to a message: use record_feedback")
+    now = await prepare_many(session, events)
     before = await _count(session)
-    await _insert_ignoring(
+    await insert_ignoring(
         session,
         Feedback.__table__,
         [
@@ -65,24 +46,6 @@ async def import_feedback(session: AsyncSession, events: Sequence[FeedbackEvent]
         ],
     )
     return await _count(session) - before
-
-
-async def _require_tracks(session: AsyncSession, wanted: set[str]) -> None:
-    ordered = sorted(wanted)
-    for start in range(0, len(ordered), LOOKUP_IDS):
-        chunk = ordered[start : start + LOOKUP_IDS]
-        known = set((await session.scalars(select(Track.id).where(Track.id.in_(chunk)))).all())
-        if missing := sorted(set(chunk) - known):
-            raise UnknownTrackError(missing[0])
-
-
-async def _insert_ignoring(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING of `rows`, executemany in batches."""
-    if not rows:
-        return
-    statement = insert_or_ignore(session, table).on_conflict_do_nothing()
-    for start in range(0, len(rows), BATCH_ROWS):
-        await session.execute(statement, rows[start : start + BATCH_ROWS])
 
 
 async def _count(session: AsyncSession) -> int:
