@@ -280,6 +280,37 @@ async def test_shutdown_finishes_work_in_flight_and_refuses_new_commands(
     assert not await asyncio.to_thread(wal.exists)
 
 
+@pytest.mark.sqlite_only("holds SQLite's write lock to keep a button press in flight")
+@settings(EARWORM_COOLDOWN_SECONDS=0, EARWORM_SHUTDOWN_TIMEOUT=10)
+async def test_shutdown_lets_a_card_button_answer_and_refuses_new_presses(server: Server):
+    bot = server.bot
+    url = bot.settings.resolved_database_url
+    card = (await server.alice.slash(server.channel, "recommend", count=3)).response
+    assert card is not None
+
+    lock = hold_write_lock(url)
+    try:
+        async with in_flight_together(server.env):
+            pressed = await server.bob.click(card, label="Like")  # its write waits for the lock
+            await until(lambda: bot.in_flight.count == 1)
+            stopping = asyncio.get_running_loop().create_task(bot.shutdown())
+            await until(lambda: bot.stopping)
+            late = await server.carol.click(card, label="Love")
+            await until(lambda: late.response is not None)
+            assert not stopping.done()  # still waiting for bob's press
+            lock.rollback()
+            await stopping
+    finally:
+        lock.close()
+
+    assert late.response is not None
+    assert late.response.content == RESTARTING
+    assert late.response.ephemeral
+    assert pressed.response is not None  # bob heard back before the bot left
+    assert "Saved: you like" in pressed.response.content
+    assert await count_rows(url, Feedback) == 1  # bob's like; carol's press stored nothing
+
+
 # ------------------------------------------------------------------------------- secrets
 
 SECRETS = {
