@@ -29,11 +29,13 @@ test: lint
 
 # A throwaway PostgreSQL cluster (.ci/postgres.sh installs Debian's package when it is
 # missing and runs the server as a non-root user on a free local port), removed afterwards.
+# It leaves out what it would only repeat: tests about SQLite itself (sqlite_only) and those
+# whose outcome does not depend on the database (database_neutral; each says why).
 test-postgres: $(INSTALLED)
 	@set -e; cluster=$$(mktemp -d); trap '.ci/postgres.sh stop "$$cluster"' EXIT; \
 	eval "$$(.ci/postgres.sh start "$$cluster")"; \
 	echo "PostgreSQL pass: $$EARWORM_TEST_POSTGRES_URL"; \
-	$(BIN)/pytest -n 2 -m "not sqlite_only" tests/storage tests/bot
+	$(BIN)/pytest -n 2 -m "not sqlite_only and not database_neutral" tests/storage tests/bot
 
 bench: $(INSTALLED)
 	$(BIN)/earworm bench catalog

@@ -8,7 +8,9 @@ after the test. EARWORM_DATABASE_URL points at it for the whole test, so setting
 the test and `earworm` subprocesses (tests/cli.py) use it too.
 
 Tests marked `sqlite_only(reason)` are skipped on PostgreSQL, `postgres_only(reason)` ones
-without it.
+without it. `database_neutral(reason)` marks tests whose outcome does not depend on the
+database (none opened, SQLite files of their own, or real-data checks whose storage part
+another test runs on PostgreSQL): the PostgreSQL pass skips them rather than repeat them.
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if POSTGRES_SERVER is not None and (marker := item.get_closest_marker("sqlite_only")):
             item.add_marker(pytest.mark.skip(reason=f"SQLite only: {_reason(marker)}"))
+        if POSTGRES_SERVER is not None and (marker := item.get_closest_marker("database_neutral")):
+            item.add_marker(pytest.mark.skip(reason=f"the same on any database: {_reason(marker)}"))
         if POSTGRES_SERVER is None and (marker := item.get_closest_marker("postgres_only")):
             item.add_marker(
                 pytest.mark.skip(

@@ -219,6 +219,7 @@ def test_bench_without_the_real_datasets_says_where_it_looked(tmp_path: Path) ->
 
 
 @pytest.mark.slow
+@pytest.mark.database_neutral("measures imports into SQLite files of its own")
 def test_bench_catalog_reports_sane_figures(tmp_path: Path) -> None:
     folder = require_shared(SPOTIFY_CATALOG)
 

@@ -23,6 +23,10 @@ from tests.conftest import SPOTIFY_CATALOG, require_shared
 from tests.factories import TIDY_HEADER, csv_text, tidy_row, track_id, write_zip
 from tests.recommender.tiny import tiny_catalog
 
+pytestmark = pytest.mark.database_neutral(
+    "the embedding benchmark reads the catalog files, never the database"
+)
+
 # Small worlds: train quickly, and let the genre network learn from 30 tracks.
 SHORT = {"embedding_epochs": 30, "min_labelled_tracks": 0}
 GENRES = (("pop", "dance pop"), ("rock", "hard rock"), ("r&b", "neo soul"))

@@ -14,6 +14,10 @@ from recommender.evaluation.models import ModelUnavailable, build_model
 from tests.cli import assert_one_line_error, earworm
 from tests.conftest import LASTFM, SHARED_DATA, require_shared
 
+pytestmark = pytest.mark.database_neutral(
+    "evaluation reads CSV files and datasets, never the database"
+)
+
 # Popularity by hand. Train: u1 likes A B C D, u2 A B C, u3 A B, u4 A, so A=4 B=3 C=2 D=1;
 # E and F occur only in test (popularity cannot score them: -inf). Six items in all.
 TRAIN = "user,item,weight\n" + "".join(

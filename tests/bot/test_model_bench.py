@@ -14,6 +14,10 @@ from recommender.data import Interactions
 from tests.cli import assert_one_line_error, earworm
 from tests.conftest import LASTFM, require_shared
 
+pytestmark = pytest.mark.database_neutral(
+    "the model benchmark reads the datasets, never the database"
+)
+
 
 def base_rows(users: int = 200, per_user: int = 25, items: int = 400) -> Interactions:
     """Users u0.. each with `per_user` distinct items of i0..i<items>, in user order."""

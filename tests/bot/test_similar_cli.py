@@ -180,6 +180,10 @@ def test_an_empty_catalog_says_what_to_do(env: dict[str, str]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.database_neutral(
+    "the content model's picks on real tracks; its import into PostgreSQL is"
+    " tests/storage/test_catalog_import.py's"
+)
 def test_similar_on_the_real_catalog(env: dict[str, str]) -> None:
     source = require_shared(SPOTIFY_CATALOG)
     assert earworm("catalog", "import", str(source), env=env, timeout=300).returncode == 0

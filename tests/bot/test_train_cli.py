@@ -319,6 +319,9 @@ async def register_als(
 
 
 @pytest.mark.slow
+@pytest.mark.database_neutral(
+    "NCF and the hybrid store what ALS does; the other tests here train from PostgreSQL"
+)
 def test_all_trains_every_kind_in_one_run(env: dict[str, str], data_dir: Path) -> None:
     from recommender.hybrid import Hybrid
 

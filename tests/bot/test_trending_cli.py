@@ -132,6 +132,10 @@ def test_an_empty_catalog_is_a_friendly_error(env: dict[str, str]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.database_neutral(
+    "the catalog chart on real tracks; its import into PostgreSQL is"
+    " tests/storage/test_catalog_import.py's"
+)
 def test_the_real_catalog(env: dict[str, str]) -> None:
     folder = require_shared(SPOTIFY_CATALOG)
     imported = earworm("catalog", "import", str(folder), env=env, timeout=600)
@@ -195,6 +199,7 @@ def test_the_synthetic_feedback_is_seeded_and_shaped_as_documented() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.database_neutral("the benchmark reads the catalog files, never the database")
 def test_the_trending_bench_runs_on_the_real_catalog(env: dict[str, str]) -> None:
     require_shared(SPOTIFY_CATALOG)
     result = earworm(
