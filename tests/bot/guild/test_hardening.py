@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from discord import app_commands
@@ -235,6 +236,35 @@ async def count_rows(url: str, model: type) -> int:
         await database.close()
 
 
+async def shut_down_with_work_in_flight(
+    server: Server,
+    start: Callable[[], Awaitable[Any]],
+    late: Callable[[], Awaitable[Any]],
+) -> Any:
+    """Hold SQLite's write lock so what `start()` begins stays in flight, shut the bot down,
+    check that `late()` (sent meanwhile) hears the bot is restarting and that the shutdown
+    waits; then release the lock and let it end. Returns what `start()` returned."""
+    bot = server.bot
+    lock = hold_write_lock(bot.settings.resolved_database_url)
+    try:
+        async with in_flight_together(server.env):
+            begun = await start()
+            await until(lambda: bot.in_flight.count == 1)
+            stopping = asyncio.get_running_loop().create_task(bot.shutdown())
+            await until(lambda: bot.stopping)
+            refused = await late()
+            await until(lambda: refused.response is not None)
+            assert not stopping.done()  # still waiting for the work in flight
+            lock.rollback()
+            await stopping
+    finally:
+        lock.close()
+    assert refused.response is not None
+    assert refused.response.content == RESTARTING
+    assert refused.response.ephemeral
+    return begun
+
+
 @pytest.mark.sqlite_only("holds SQLite's write lock to keep work in flight")
 @settings(EARWORM_COOLDOWN_SECONDS=0, EARWORM_SHUTDOWN_TIMEOUT=10)
 async def test_shutdown_finishes_work_in_flight_and_refuses_new_commands(
@@ -247,27 +277,18 @@ async def test_shutdown_finishes_work_in_flight_and_refuses_new_commands(
     assert card is not None
     assert bot.database.engine.pool.checkedin() > 0  # type: ignore[attr-defined]
 
-    lock = hold_write_lock(url)
-    try:
-        async with in_flight_together(server.env):
-            for member in (server.alice, server.bob, server.carol):
-                await member.react(card, "👍")  # queued: the writer waits for the lock
-            in_flight = await server.bob.slash(server.channel, "recommend", count=3)
-            # bob's command waits for its card to be stored: in flight.
-            await until(lambda: bot.in_flight.count == 1 and in_flight.deferred)
-            stopping = asyncio.get_running_loop().create_task(bot.shutdown())
-            await until(lambda: bot.stopping)
-            late = await server.carol.slash(server.channel, "recommend", count=3)
-            await until(lambda: late.response is not None)
-            assert not stopping.done()  # still waiting for bob's command
-            lock.rollback()
-            await stopping
-    finally:
-        lock.close()
+    async def start() -> Any:
+        for member in (server.alice, server.bob, server.carol):
+            await member.react(card, "👍")  # queued: the writer waits for the lock
+        # bob's command waits for its card to be stored: in flight.
+        command = await server.bob.slash(server.channel, "recommend", count=3)
+        await until(lambda: command.deferred)
+        return command
 
-    assert late.response is not None
-    assert late.response.content == RESTARTING
-    assert late.response.ephemeral
+    in_flight = await shut_down_with_work_in_flight(
+        server, start, lambda: server.carol.slash(server.channel, "recommend", count=3)
+    )
+
     assert in_flight.response is not None
     assert in_flight.response.embeds
     assert await count_rows(url, Feedback) == 3  # every queued reaction was stored
@@ -283,29 +304,16 @@ async def test_shutdown_finishes_work_in_flight_and_refuses_new_commands(
 @pytest.mark.sqlite_only("holds SQLite's write lock to keep a button press in flight")
 @settings(EARWORM_COOLDOWN_SECONDS=0, EARWORM_SHUTDOWN_TIMEOUT=10)
 async def test_shutdown_lets_a_card_button_answer_and_refuses_new_presses(server: Server):
-    bot = server.bot
-    url = bot.settings.resolved_database_url
+    url = server.bot.settings.resolved_database_url
     card = (await server.alice.slash(server.channel, "recommend", count=3)).response
     assert card is not None
 
-    lock = hold_write_lock(url)
-    try:
-        async with in_flight_together(server.env):
-            pressed = await server.bob.click(card, label="Like")  # its write waits for the lock
-            await until(lambda: bot.in_flight.count == 1)
-            stopping = asyncio.get_running_loop().create_task(bot.shutdown())
-            await until(lambda: bot.stopping)
-            late = await server.carol.click(card, label="Love")
-            await until(lambda: late.response is not None)
-            assert not stopping.done()  # still waiting for bob's press
-            lock.rollback()
-            await stopping
-    finally:
-        lock.close()
+    pressed = await shut_down_with_work_in_flight(
+        server,
+        lambda: server.bob.click(card, label="Like"),  # its write waits for the lock
+        lambda: server.carol.click(card, label="Love"),
+    )
 
-    assert late.response is not None
-    assert late.response.content == RESTARTING
-    assert late.response.ephemeral
     assert pressed.response is not None  # bob heard back before the bot left
     assert "Saved: you like" in pressed.response.content
     assert await count_rows(url, Feedback) == 1  # bob's like; carol's press stored nothing
