@@ -22,9 +22,13 @@ lint: $(INSTALLED)
 	$(BIN)/lint-imports
 
 # pytest exits 5 when it collected no test; make treats that as the failure it is.
-# Both cores (pytest-xdist), then the storage and bot suites again on PostgreSQL.
+# Three pytest-xdist workers on a 2-core machine: much of a test's time is spent waiting
+# (for an `earworm` subprocess to start, the simulated Discord to settle, a timeout), and a
+# third worker fills it (docs/performance.md, "The test suite's time"). Then the storage and
+# bot suites again on PostgreSQL.
+WORKERS ?= 3
 test: lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n $(WORKERS)
 	$(MAKE) --no-print-directory test-postgres
 
 # A throwaway PostgreSQL cluster (.ci/postgres.sh installs Debian's package when it is
@@ -35,7 +39,7 @@ test-postgres: $(INSTALLED)
 	@set -e; cluster=$$(mktemp -d); trap '.ci/postgres.sh stop "$$cluster"' EXIT; \
 	eval "$$(.ci/postgres.sh start "$$cluster")"; \
 	echo "PostgreSQL pass: $$EARWORM_TEST_POSTGRES_URL"; \
-	$(BIN)/pytest -n 2 -m "not sqlite_only and not database_neutral" tests/storage tests/bot
+	$(BIN)/pytest -n $(WORKERS) -m "not sqlite_only and not database_neutral" tests/storage tests/bot
 
 bench: $(INSTALLED)
 	$(BIN)/earworm bench catalog
