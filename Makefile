@@ -25,8 +25,9 @@ lint: $(INSTALLED)
 # Three pytest-xdist workers on a 2-core machine: much of a test's time is spent waiting
 # (for an `earworm` subprocess to start, the simulated Discord to settle, a timeout), and a
 # third worker fills it (docs/performance.md, "The test suite's time"). Then the storage and
-# bot suites again on PostgreSQL.
+# bot suites again on PostgreSQL, with two: there the server's processes want the CPU.
 WORKERS ?= 3
+POSTGRES_WORKERS ?= 2
 test: lint
 	$(BIN)/pytest -n $(WORKERS)
 	$(MAKE) --no-print-directory test-postgres
@@ -39,7 +40,7 @@ test-postgres: $(INSTALLED)
 	@set -e; cluster=$$(mktemp -d); trap '.ci/postgres.sh stop "$$cluster"' EXIT; \
 	eval "$$(.ci/postgres.sh start "$$cluster")"; \
 	echo "PostgreSQL pass: $$EARWORM_TEST_POSTGRES_URL"; \
-	$(BIN)/pytest -n $(WORKERS) -m "not sqlite_only and not database_neutral" tests/storage tests/bot
+	$(BIN)/pytest -n $(POSTGRES_WORKERS) -m "not sqlite_only and not database_neutral" tests/storage tests/bot
 
 bench: $(INSTALLED)
 	$(BIN)/earworm bench catalog
