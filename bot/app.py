@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import math
 import pkgutil
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import discord
@@ -23,15 +20,17 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import exts
+from bot.cooldowns import MemberCooldowns, refund_slot
 from bot.engine import Engine
 from bot.errors import UserFacingError
+from bot.guard import InFlight, guarded, refuse_while_stopping
 from bot.http.server import HttpServer, start_http_server
 from bot.metrics import Timings
 from bot.settings import Settings
 from bot.spotify import SpotifyEnricher
+from bot.sync import same_commands
 from bot.writer import FeedbackWriter
 from storage.database import Database, open_database
-from storage.repositories.bot_settings import get_setting, set_setting
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +43,9 @@ PERMISSIONS = discord.Permissions(
     attach_files=True,
 )
 SCOPES = ("bot", "applications.commands")
-COMMANDS_DIGEST = "commands_digest"  # bot_settings key: what was last synced
-RESTARTING = "I'm restarting. Try again in a minute."
+# What a public "thinking…" briefly becomes when the command fails after it (see
+# reply_ephemeral): the member hears why privately.
+PLACEHOLDER_CLOSED = "That didn't work out."
 
 
 def intents() -> discord.Intents:
@@ -70,47 +70,18 @@ discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
 
 
-class InFlight:
-    """How many interactions the bot is handling now, and a way to wait until none."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    @contextlib.contextmanager
-    def track(self) -> Iterator[None]:
-        self.count += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self.count -= 1
-            if self.count == 0:
-                self._idle.set()
-
-    async def wait_idle(self, seconds: float) -> bool:
-        """Whether everything in flight finished within `seconds`."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
-
-
 class EarwormTree(app_commands.CommandTree["EarwormBot"]):
     """Times every interaction it handles (commands and autocomplete) into bot.timings,
     counts those in flight, and refuses new ones once the bot is shutting down."""
 
     async def _call(self, interaction: discord.Interaction[EarwormBot]) -> None:
-        bot = self.client
-        if bot.stopping:
-            await refuse_while_stopping(interaction)
+        if self.client.stopping:
+            await refuse_while_stopping(interaction)  # not timed: no work was done
             return
         started = time.perf_counter()
         try:
-            with bot.in_flight.track():
-                await super()._call(interaction)
+            call = super()._call
+            await guarded(interaction, lambda: call(interaction))
         finally:
             kind = (
                 "autocomplete"
@@ -146,6 +117,8 @@ class EarwormBot(commands.Bot):
         self.http_server: HttpServer | None = None
         # Interactions being handled; after `shutdown` starts, new ones are refused.
         self.in_flight = InFlight()
+        # The heavy commands' per-member budget (bot/cooldowns.py).
+        self.cooldowns = MemberCooldowns(settings.cooldown_uses, settings.cooldown_seconds)
         self.stopping = False
         self._shutdown_task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
@@ -182,25 +155,33 @@ class EarwormBot(commands.Bot):
 
     async def sync_commands(self) -> None:
         """Register the slash commands with Discord (to EARWORM_DEV_GUILD for instant
-        updates while developing, else globally), only when they changed since the last
-        sync: Discord rate-limits syncing, and most restarts change nothing."""
+        updates while developing, else globally) when what Discord has differs from the
+        bot's tree. Decided from Discord itself (one request): a new application, a new
+        token or commands removed in the developer portal all get the commands again, and
+        a restart that changed nothing does not spend Discord's sync rate limit."""
         guild = (
             discord.Object(self.settings.dev_guild) if self.settings.dev_guild is not None else None
         )
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
-        digest = hashlib.sha256(
-            json.dumps([self.settings.dev_guild, payload], sort_keys=True).encode()
-        ).hexdigest()
-        async with self.database.sessions() as session:
-            if await get_setting(session, COMMANDS_DIGEST) == digest:
-                return
-            await self.tree.sync(guild=guild)
-            await set_setting(session, COMMANDS_DIGEST, digest)
-            await session.commit()
+        local = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        where = f"to server {guild.id}" if guild is not None else "globally"
+        if self.application_id is None:  # discord.py sets it at login; a bug if not
+            raise RuntimeError("cannot sync slash commands before logging in")
+        if guild is None:
+            registered = await self.http.get_global_commands(self.application_id)
+        else:
+            registered = await self.http.get_guild_commands(self.application_id, guild.id)
+        if same_commands(local, registered):
+            log.info("slash commands %s are up to date (%d)", where, len(local))
+            return
+        await self.tree.sync(guild=guild)
         log.info(
-            "synced %d slash commands %s", len(payload), f"to {guild.id}" if guild else "globally"
+            "synced %d slash commands %s (Discord had %d, %s)",
+            len(local),
+            where,
+            len(registered),
+            "none" if not registered else "others",
         )
 
     async def on_app_command_error(
@@ -209,6 +190,7 @@ class EarwormBot(commands.Bot):
         """The one place a failed slash command is answered: the member always hears back."""
         cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         if isinstance(cause, UserFacingError):
+            refund_slot(interaction)  # bad input or busy: the member was served nothing
             message = str(cause)
         elif isinstance(cause, app_commands.CommandOnCooldown):
             # At least 1: "0 s" reads as "now", and now is still too early.
@@ -293,6 +275,22 @@ class EarwormBot(commands.Bot):
             log.info("database closed")
 
 
+# What the central error handler (`on_app_command_error`) answers with a short, friendly
+# message: the member was told what to do, so these are not bugs. Tools that drive the
+# bot (the demo, the simulation, the load test) count them instead of failing on them.
+FRIENDLY_REFUSALS: tuple[type[BaseException], ...] = (
+    UserFacingError,
+    app_commands.CommandOnCooldown,
+    app_commands.CheckFailure,  # missing permissions, no DMs, and other failed checks
+)
+
+
+def friendly_refusal(error: BaseException) -> bool:
+    """Whether `error` (as SimCord or the tree records it) was answered politely."""
+    cause = getattr(error, "original", None) or error
+    return isinstance(cause, FRIENDLY_REFUSALS)
+
+
 def permission_names(permissions: list[str]) -> str:
     """manage_guild -> "Manage Server", as Discord's settings name it."""
     return ", ".join(
@@ -300,29 +298,26 @@ def permission_names(permissions: list[str]) -> str:
     )
 
 
-async def refuse_while_stopping(interaction: discord.Interaction) -> None:
-    """Answer an interaction that arrived after shutdown began (never leave it hanging)."""
-    try:
-        if interaction.type is discord.InteractionType.autocomplete:
-            await interaction.response.autocomplete([])
-        else:
-            await interaction.response.send_message(RESTARTING, ephemeral=True)
-    except discord.HTTPException:
-        log.debug("could not tell a member that the bot is restarting", exc_info=True)
-
-
 async def reply_ephemeral(interaction: discord.Interaction, message: str) -> None:
     """Answer only the member who asked, whether or not the command replied already.
 
-    One exception Discord imposes: after a public "thinking…" (a deferred reply) the first
-    follow-up completes that message and keeps its visibility, so an error there is seen
-    by the channel. Deleting the placeholder first does not help: the follow-up then has
-    no message to complete and fails. Commands check their input before deferring, so
-    what reaches this point is Discord or the bot failing, not the member."""
-    if interaction.response.is_done():
-        await interaction.followup.send(message, ephemeral=True)
-    else:
+    After a public "thinking…" (a deferred reply) Discord makes the first follow-up
+    complete that message, keeping its visibility: an error sent there would be seen by
+    the channel. So a placeholder still thinking in public is first closed (completed with
+    a neutral line, then deleted), and the member is told in a private follow-up."""
+    if not interaction.response.is_done():
         await interaction.response.send_message(message, ephemeral=True)
+        return
+    thinking_in_public = False
+    if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+        original = await interaction.original_response()
+        thinking_in_public = original.flags.loading and not original.flags.ephemeral
+    if thinking_in_public:
+        await interaction.edit_original_response(content=PLACEHOLDER_CLOSED)
+    await interaction.followup.send(message, ephemeral=True)
+    if thinking_in_public:
+        with contextlib.suppress(discord.HTTPException):  # closed already: nothing lost
+            await interaction.delete_original_response()
 
 
 class ShardedEarwormBot(EarwormBot, commands.AutoShardedBot):

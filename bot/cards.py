@@ -19,7 +19,7 @@ from typing import Any
 import discord
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import refuse_while_stopping
+from bot.guard import guarded
 from bot.picks import Pick, PickList
 from bot.writer import FeedbackWriter
 from storage.database import Database
@@ -350,19 +350,16 @@ class CardButton(
         return cls(match["action"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        # Buttons bypass the command tree: count them in flight here, so a shutdown lets a
-        # press answer (and refuses new ones) as it does for commands.
-        bot: Any = interaction.client
-        if bot.stopping:
-            await refuse_while_stopping(interaction)
-            return
-        with bot.in_flight.track():
-            try:
-                await self._press(interaction)
-            except Exception:
-                # discord.py would only log a failed dynamic item: the member must hear back.
-                log.exception("the %s button failed on a card", self.action)
-                await _apologise(interaction)
+        # Persistent buttons bypass views and the command tree: through the same gate.
+        await guarded(interaction, lambda: self._press_or_apologise(interaction))
+
+    async def _press_or_apologise(self, interaction: discord.Interaction) -> None:
+        try:
+            await self._press(interaction)
+        except Exception:
+            # discord.py would only log a failed dynamic item: the member must hear back.
+            log.exception("the %s button failed on a card", self.action)
+            await _apologise(interaction)
 
     async def _press(self, interaction: discord.Interaction) -> None:
         message = interaction.message

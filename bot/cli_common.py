@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from bot.logs import report_error
 from bot.settings import Settings, SettingsError, load_settings
 from storage.errors import StorageError
 
@@ -19,8 +20,9 @@ EXIT_USAGE = 2
 
 
 def fail(message: str) -> NoReturn:
-    """One clear line on stderr and exit status 2: the contract for every bad input."""
-    click.echo(f"error: {message}", err=True)
+    """One clear line on stderr and exit status 2: the contract for every bad input
+    (`error: …`, or a JSON object when EARWORM_LOG_FORMAT=json)."""
+    report_error(message)
     sys.exit(EXIT_USAGE)
 
 

@@ -4,39 +4,89 @@ One budget for all of them: EARWORM_COOLDOWN_USES uses per EARWORM_COOLDOWN_SECO
 member, whichever heavy command they run (alternating commands does not multiply it);
 0 seconds turns cooldowns off. A refused use reaches the central error handler in bot.app
 as CommandOnCooldown ("Easy there! Try again in N s.").
+
+A use counts only when the member is served: a command refused for bad input (or any
+other UserFacingError: busy, unknown track) gives its slot back (`refund`), so a typo does
+not cost a member their next try. Windows work as discord.py's own cooldown does: the
+first use opens a window of `seconds`, and at most `uses` uses fit in it.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Hashable
+from dataclasses import dataclass
 
 import discord
 from discord import app_commands
 
-_bot_numbers = itertools.count(1)
+# Where the check leaves a mark that this interaction took a slot (so only it is refunded).
+TOOK_SLOT = "earworm_cooldown_slot"
+# Past this many members in memory, expired windows are dropped (bounded state).
+PRUNE_PAST = 10_000
 
 
-def _bot_number(client: discord.Client) -> int:
-    """A number per bot object: discord.py keeps cooldown buckets per decorator, so two
-    bots in one process (tests, a restart) must not share each other's buckets."""
-    number = getattr(client, "cooldown_scope", None)
-    if number is None:
-        number = next(_bot_numbers)
-        client.cooldown_scope = number  # type: ignore[attr-defined]
-    return int(number)
+@dataclass
+class _Window:
+    opened: float
+    used: int
 
 
-def _member_key(interaction: discord.Interaction) -> Hashable:
-    return (_bot_number(interaction.client), interaction.user.id)
+class MemberCooldowns:
+    """Each member's current window. One per bot: a restarted bot starts members afresh."""
 
+    def __init__(self, uses: int, seconds: float) -> None:
+        self.uses = uses
+        self.seconds = seconds
+        self._windows: dict[int, _Window] = {}
 
-def _heavy_cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | None:
-    settings = interaction.client.settings  # type: ignore[attr-defined]
-    if settings.cooldown_seconds <= 0:
+    @property
+    def enabled(self) -> bool:
+        return self.seconds > 0
+
+    def take(self, member: int, now: float) -> float | None:
+        """Use one slot at `now` (seconds); None when taken, else seconds to wait."""
+        window = self._windows.get(member)
+        if window is None or now > window.opened + self.seconds:
+            if len(self._windows) >= PRUNE_PAST:
+                self._prune(now)
+            window = self._windows[member] = _Window(now, 0)
+        if window.used >= self.uses:
+            return window.opened + self.seconds - now
+        window.used += 1
         return None
-    return app_commands.Cooldown(settings.cooldown_uses, settings.cooldown_seconds)
+
+    def refund(self, member: int) -> None:
+        """Give back a slot taken by a use that served nothing."""
+        window = self._windows.get(member)
+        if window is None or window.used == 0:
+            return
+        window.used -= 1
+        if window.used == 0:  # as if the use never happened: the next one opens a window
+            del self._windows[member]
+
+    def _prune(self, now: float) -> None:
+        expired = [m for m, w in self._windows.items() if now > w.opened + self.seconds]
+        for member in expired:
+            del self._windows[member]
 
 
-# Applied to every heavy command: one decorator, hence one shared bucket per member.
-heavy_command = app_commands.checks.dynamic_cooldown(_heavy_cooldown, key=_member_key)
+async def _take_slot(interaction: discord.Interaction) -> bool:
+    cooldowns: MemberCooldowns = interaction.client.cooldowns  # type: ignore[attr-defined]
+    if not cooldowns.enabled:
+        return True
+    wait = cooldowns.take(interaction.user.id, interaction.created_at.timestamp())
+    if wait is not None:
+        raise app_commands.CommandOnCooldown(
+            app_commands.Cooldown(cooldowns.uses, cooldowns.seconds), wait
+        )
+    interaction.extras[TOOK_SLOT] = True
+    return True
+
+
+def refund_slot(interaction: discord.Interaction) -> None:
+    """The central error handler's half: the command served nothing, give the slot back."""
+    if interaction.extras.pop(TOOK_SLOT, False):
+        interaction.client.cooldowns.refund(interaction.user.id)  # type: ignore[attr-defined]
+
+
+# Applied to every heavy command: one check, hence one shared budget per member.
+heavy_command = app_commands.check(_take_slot)

@@ -21,13 +21,15 @@ piling up threads and latency for everyone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import dataclasses
 import gc
 import logging
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -106,14 +108,18 @@ class ModelCalls:
         self.limit = limit
         self.wait = wait
         self._slots = asyncio.Semaphore(limit)
+        # Set inside `reserved`: this request already holds a slot (per task, per bot).
+        self._reserved = contextvars.ContextVar(f"model-call-slot-{id(self)}", default=False)
         self._durations: deque[float] = deque(maxlen=RECENT_CALLS)
         self._waiting = 0
         self.running = 0  # calls holding a slot now
         self.refused = 0  # callers told the bot is busy (for metrics)
 
     async def run(self, call: Callable[[], T]) -> T:
-        """`call()` in a worker thread once a slot is free."""
-        await self._acquire()
+        """`call()` in a worker thread once a slot is free (at once inside `reserved`)."""
+        holding = self._reserved.get()
+        if not holding:
+            await self._acquire()
         self.running += 1
         # perf_counter, not monotonic: the work is real time even under a virtual clock.
         started = time.perf_counter()
@@ -122,14 +128,23 @@ class ModelCalls:
         finally:
             self._durations.append(time.perf_counter() - started)
             self.running -= 1
-            self._slots.release()
+            if not holding:
+                self._slots.release()
 
-    async def wait_for_room(self) -> None:
-        """For a command about to defer: BusyError now, while the member can still be
-        answered privately, if no slot frees within `wait`. The slot is not kept (the call
-        takes one later), so under a race the call itself may still be refused."""
-        if self._slots.locked():
-            await self._acquire()
+    @contextlib.asynccontextmanager
+    async def reserved(self) -> AsyncIterator[None]:
+        """A slot taken now for the model calls this request makes inside the block.
+
+        For a command about to say "thinking…" in public: BusyError comes here, while the
+        member can still be answered privately, and once the slot is held the calls that
+        follow never wait or hear "busy" (after a public "thinking…" that answer would be
+        public too)."""
+        await self._acquire()
+        token = self._reserved.set(True)
+        try:
+            yield
+        finally:
+            self._reserved.reset(token)
             self._slots.release()
 
     async def _acquire(self) -> None:

@@ -174,6 +174,9 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     env["EARWORM_DATA_DIR"] = str(settings.data_dir.resolve())
     env["EARWORM_DATABASE_URL"] = settings.resolved_database_url
     env["EARWORM_LOG_LEVEL"] = settings.log_level
+    # The workers' stderr is read by this process (`progress:` and `error:` lines), which
+    # logs what matters in its own format: keep the protocol plain text.
+    env["EARWORM_LOG_FORMAT"] = "text"
     return env
 
 

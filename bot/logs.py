@@ -11,6 +11,7 @@ its arguments, the traceback and the stack.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -154,3 +155,35 @@ def configure_logging(settings: Settings) -> logging.Handler:
         # Alembic narrates every check at INFO; the commands report what matters themselves.
         logging.getLogger("alembic").setLevel(logging.WARNING)
     return handler
+
+
+def _installed_handler() -> StderrHandler | None:
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, StderrHandler):
+            return handler
+    return None
+
+
+def report_error(message: str) -> None:
+    """Print a command's one-line error on stderr: `error: <message>` for people, or a
+    JSON object (level ERROR) like every other line when EARWORM_LOG_FORMAT=json, secrets
+    redacted either way. Printed whatever EARWORM_LOG_LEVEL says: it is the answer.
+
+    Before logging is configured (a setting failed to load) the variable itself decides."""
+    handler = _installed_handler()
+    json_logs = (
+        isinstance(handler.formatter, JsonFormatter)
+        if handler is not None
+        else os.environ.get("EARWORM_LOG_FORMAT", "").strip().lower() == "json"
+    )
+    if not json_logs:
+        filters = handler.filters if handler is not None else []
+        for redacting in (f for f in filters if isinstance(f, RedactSecrets)):
+            message = redacting.redact(message)
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        return
+    record = logging.LogRecord("earworm", logging.ERROR, __file__, 0, message, None, None)
+    if handler is None:
+        handler = StderrHandler()
+        handler.setFormatter(json_formatter())
+    handler.handle(record)  # its filters (redaction) and formatter, not the level

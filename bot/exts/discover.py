@@ -7,6 +7,7 @@ share one per-member cooldown (bot/cooldowns.py); the engine bounds model calls 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Literal
 
@@ -84,10 +85,11 @@ class Discover(commands.Cog):
             if engine.serving is None:
                 raise UserFacingError(EMPTY_CATALOG)
 
-    async def _room_for_model_call(self) -> None:
-        """When the bot is at its limit of model calls, say so privately before deferring
-        (after a public "thinking…" an answer can no longer be private)."""
-        await self.bot.engine.model_calls.wait_for_room()
+    def _model_call_slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """A model-call slot held from before "thinking…" until the picks are scored: a
+        bot at its limit says so privately before deferring (after a public "thinking…"
+        an answer can no longer be private), and never after."""
+        return self.bot.engine.model_calls.reserved()
 
     async def _genre(self, typed: str | None) -> str | None:
         """The catalog's spelling of the genre option, or UserFacingError."""
@@ -117,11 +119,11 @@ class Discover(commands.Cog):
     ) -> None:
         await self._require_catalog()
         chosen = await self._genre(genre)
-        await self._room_for_model_call()
-        await interaction.response.defer(thinking=True)
-        picks = await self.bot.engine.recommend(
-            interaction.user.id, interaction.guild_id, count, chosen
-        )
+        async with self._model_call_slot():
+            await interaction.response.defer(thinking=True)
+            picks = await self.bot.engine.recommend(
+                interaction.user.id, interaction.guild_id, count, chosen
+            )
         await self._show(interaction, picks)
 
     @heavy_command
@@ -141,9 +143,9 @@ class Discover(commands.Cog):
     ) -> None:
         await self._require_catalog()
         seed = await resolve_track(interaction, track)
-        await self._room_for_model_call()
-        await interaction.response.defer(thinking=True)
-        picks = await self.bot.engine.similar(seed.id, mode, count)
+        async with self._model_call_slot():
+            await interaction.response.defer(thinking=True)
+            picks = await self.bot.engine.similar(seed.id, mode, count)
         await self._show(interaction, picks)
 
     @heavy_command
@@ -176,9 +178,9 @@ class Discover(commands.Cog):
         await self._require_catalog()
         typed = [value for value in (track1, track2, track3, track4, track5) if value]
         seeds = [(await resolve_track(interaction, value)).id for value in typed]
-        await self._room_for_model_call()
-        await interaction.response.defer(thinking=True)
-        picks = await self.bot.engine.mix(list(dict.fromkeys(seeds)), count)
+        async with self._model_call_slot():
+            await interaction.response.defer(thinking=True)
+            picks = await self.bot.engine.mix(list(dict.fromkeys(seeds)), count)
         await self._show(interaction, picks)
 
     @heavy_command
@@ -203,9 +205,9 @@ class Discover(commands.Cog):
         chosen = await self._genre(genre)
         # A DM has no server: there the chart is everyone's.
         where = scope or ("server" if interaction.guild_id is not None else "global")
-        await self._room_for_model_call()
-        await interaction.response.defer(thinking=True)
-        picks = await self.bot.engine.trending(interaction.guild_id, where, chosen, count)
+        async with self._model_call_slot():
+            await interaction.response.defer(thinking=True)
+            picks = await self.bot.engine.trending(interaction.guild_id, where, chosen, count)
         await self._show(interaction, picks)
 
     @recommend.autocomplete("genre")

@@ -25,6 +25,7 @@ from bot.cards import (
     save_feedback,
 )
 from bot.errors import WriterBusyError
+from bot.guard import GuardedView
 from bot.tracks import resolve_track, track_autocomplete
 from storage.dto import TrackSummary
 from storage.models import FeedbackKind, FeedbackSource
@@ -105,7 +106,7 @@ async def history_page(
     return embed, pages
 
 
-class HistoryPages(discord.ui.View):
+class HistoryPages(GuardedView):
     """Previous/next through /history; only the member who asked can turn the pages."""
 
     def __init__(self, owner_id: int, page: int, pages: int) -> None:

@@ -17,6 +17,7 @@ from discord.ext import commands
 from bot.app import EarwormBot, reply_ephemeral
 from bot.cards import card_index
 from bot.errors import UserFacingError
+from bot.guard import GuardedView
 from storage.repositories.feedback import count_user_feedback
 from storage.repositories.people import delete_user_data, export_user_data
 
@@ -50,7 +51,7 @@ def deleted_summary(counts: dict[str, int]) -> str:
     )
 
 
-class ForgetMeConfirm(discord.ui.View):
+class ForgetMeConfirm(GuardedView):
     """The confirm step of /forget-me: only its member can press; gone after a minute."""
 
     def __init__(self, bot: EarwormBot, origin: discord.Interaction) -> None:

@@ -18,6 +18,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from bot.http import api
@@ -63,7 +66,7 @@ class HttpServer:
 async def start_http_server(bot: EarwormBot) -> HttpServer:
     host, port = bot.settings.http_host, bot.settings.http_port
     metrics = ServerMetrics.for_bot(bot)
-    runner = web.AppRunner(
+    runner = _JsonErrorsRunner(
         create_app(bot, metrics),
         access_log=None,  # scrapes and health probes every few seconds would drown the log
         handle_signals=False,  # the bot owns shutdown
@@ -151,6 +154,52 @@ async def _answer_errors(request: web.Request, handler: Handler) -> web.StreamRe
     route = resource.canonical if resource is not None else "unmatched"
     request.app[METRICS].requests.labels(route, str(response.status)).inc()
     return response
+
+
+# --- requests the HTTP parser refuses before any handler runs -----------------------------
+
+TOO_LONG = "The request line or a header is too long (8 KiB at most). Send shorter parameters."
+BAD_REQUEST = "The request could not be read as HTTP. Check the method, path and headers."
+
+
+class _JsonErrorsHandler(RequestHandler):
+    """aiohttp answers requests its parser refuses (a request line or header past its
+    limits, malformed HTTP) with plain text before any middleware runs; here they get the
+    API's JSON error body like every other 4xx."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if not 400 <= status < 500:
+            return super().handle_error(request, status, exc, message)
+        log.debug("refused an unreadable HTTP request: %r", exc)
+        response = api.error_response(status, TOO_LONG if _too_long(exc) else BAD_REQUEST)
+        response.force_close()  # the parser's state is unknown: do not read on
+        return response
+
+
+def _too_long(error: BaseException | None) -> bool:
+    # The C parser reports a header past the limit as a plain BadHttpMessage.
+    return isinstance(error, LineTooLong) or "too long" in str(error).lower()
+
+
+class _JsonErrorsServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _JsonErrorsHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _JsonErrorsRunner(web.AppRunner):
+    """An AppRunner whose connections use `_JsonErrorsHandler` (aiohttp builds its server
+    and handlers itself; this is the one place to choose the handler class)."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _JsonErrorsServer  # adds behaviour only, no state
+        return server
 
 
 async def _detached(work: Coroutine[Any, Any, T]) -> T:

@@ -144,3 +144,32 @@ def test_cli_errors_and_debug_logs_never_show_a_secret(tmp_path: Path):
     output = result.stdout + result.stderr
     for secret in (*secret_values(load_settings(**SECRETS)), "pa@ss"):
         assert secret not in output
+
+
+@pytest.mark.parametrize(
+    ("variables", "args", "fragment"),
+    [
+        # A bad input to a command: the database is unreachable (and has a password).
+        ({**SECRETS, "EARWORM_LOG_LEVEL": "CRITICAL"}, ("catalog", "stats"), "cannot open"),
+        # Logging is not configured yet: a setting failed to load.
+        ({"EARWORM_COOLDOWN_USES": "0"}, ("catalog", "stats"), "EARWORM_COOLDOWN_USES"),
+        # A command's own check.
+        ({}, ("simulate", "--users", "0"), "--users must be 1 or more"),
+    ],
+)
+def test_cli_errors_are_json_lines_when_logs_are_json(
+    tmp_path: Path, variables: dict[str, str], args: tuple[str, ...], fragment: str
+):
+    env = {**clean_env(tmp_path / "data"), **variables, "EARWORM_LOG_FORMAT": "json"}
+
+    result = earworm(*args, env=env)
+
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()  # one line, whatever the log level
+    entry = json.loads(line)
+    assert entry["level"] == "ERROR"
+    assert {"timestamp", "logger", "message"} <= entry.keys()
+    assert fragment in entry["message"]
+    assert not entry["message"].startswith("error:")
+    for secret in (*secret_values(load_settings(**SECRETS)), "pa@ss"):
+        assert secret not in line

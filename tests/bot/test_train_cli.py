@@ -273,6 +273,29 @@ def test_a_failing_run_is_recorded_and_the_active_model_stays(
     assert {path.name: path.read_bytes() for path in active.iterdir()} == before
 
 
+def test_with_json_logs_a_failing_worker_still_says_why(
+    env: dict[str, str], data_dir: Path
+) -> None:
+    """The workers' stderr is a protocol the run reads (`error:` lines): it stays text when
+    the operator asks for JSON logs, and the command's own error is a JSON line."""
+    asyncio.run(record(data_dir, two_tastes()))
+    reason = "cannot write the als model: [Errno 28] No space left on device"
+
+    result = earworm(
+        "train",
+        *("--model", "als", "--json"),
+        env={**env, "EARWORM_TRAINING_FAULT": "disk-full", "EARWORM_LOG_FORMAT": "json"},
+    )
+
+    assert result.returncode == 2
+    assert reason in json.loads(result.stderr.splitlines()[-1])["message"]
+    [failed] = registered(data_dir)
+    assert failed.note is not None
+    assert reason in failed.note
+    assert "exit status" not in failed.note  # the worker's own words, not its last line
+    assert "{" not in failed.note
+
+
 def test_a_run_that_died_is_marked_failed_by_the_next(env: dict[str, str], data_dir: Path) -> None:
     asyncio.run(record(data_dir, two_tastes()))
     asyncio.run(register_als(data_dir, ModelStatus.TRAINING))  # as a dead run leaves it

@@ -58,10 +58,13 @@ async def test_a_card_discord_refuses_is_told_and_a_retry_stores_one_card(
 
     failed = await server.alice.slash(server.channel, "recommend", count=3)
 
-    # The apology takes the place of "Earworm is thinking…" (it never hangs there).
-    assert failed.response is not None
-    assert failed.response.content == APOLOGY
-    assert failed.response.embeds == []
+    # "Earworm is thinking…" never hangs there: it is closed, and the apology goes to alice
+    # alone (after a public "thinking…" it would otherwise be the channel's to read).
+    assert failed.response is None
+    [apology] = failed.followups
+    assert apology.content == APOLOGY
+    assert apology.ephemeral
+    assert apology.embeds == []
     [error] = raised(server)
     assert isinstance(error, discord.HTTPException)
     assert error.status == 500

@@ -6,6 +6,7 @@ Each test builds the bot with its own settings (the `overrides` fixture, paramet
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import sqlite3
@@ -21,12 +22,13 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import RESTARTING, EarwormBot, create_bot
+from bot.app import EarwormBot, create_bot
 from bot.bench_bot import in_flight_together
 from bot.engine import ModelCalls
-from bot.errors import BusyError, WriterBusyError
+from bot.errors import BusyError, UserFacingError, WriterBusyError
 from bot.exts.discover import Discover
 from bot.exts.profile import Profiles
+from bot.guard import RESTARTING
 from bot.logs import configure_logging
 from bot.settings import load_settings
 from bot.writer import FeedbackWriter
@@ -99,6 +101,25 @@ async def test_heavy_commands_share_a_per_member_cooldown(server: Server):
     assert len(acknowledge(server)) == 1  # nothing new
 
 
+@settings(EARWORM_COOLDOWN_USES=2, EARWORM_COOLDOWN_SECONDS=30)
+async def test_a_command_refused_for_bad_input_does_not_use_up_a_slot(server: Server):
+    for typo in ("zzqx no such song", "https://open.spotify.com/track/nope", "x" * 300):
+        refused = await server.alice.slash(server.channel, "similar", track=typo)
+        assert refused.response is not None
+        assert refused.response.ephemeral
+        assert not refused.response.content.startswith("Easy there!")
+    assert all(isinstance(error, UserFacingError) for error in acknowledge(server))
+
+    for _ in range(2):  # both slots are still hers
+        served = await server.alice.slash(server.channel, "similar", track=HALO)
+        assert served.response
+        assert served.response.embeds
+    third = await server.alice.slash(server.channel, "recommend", count=3)
+    assert third.response is not None
+    assert third.response.content.startswith("Easy there!")
+    assert isinstance(acknowledge(server)[-1], app_commands.CommandOnCooldown)
+
+
 def test_every_heavy_command_carries_the_shared_cooldown():
     commands = [Discover.recommend, Discover.similar, Discover.mix, Discover.trending]
     checks = [command.checks for command in [*commands, Profiles.profile]]
@@ -144,6 +165,39 @@ async def test_a_call_waiting_for_a_slot_gets_it_when_one_frees():
     assert await waiting == "second"
     assert await held
     assert calls.refused == 0
+
+
+async def test_a_reserved_slot_serves_the_calls_after_it_without_waiting():
+    """What a command holds from before its public "thinking…": the model call that follows
+    never hears "busy", however many callers queue meanwhile."""
+    calls = ModelCalls(limit=1, wait=0)
+    loop = asyncio.get_running_loop()
+    async with calls.reserved():
+        # Another request (its own context) is refused while the slot is held ...
+        other = loop.create_task(calls.run(lambda: "other"), context=contextvars.Context())
+        with pytest.raises(BusyError):
+            await other
+        # ... while this request's calls, and the tasks it starts, go ahead at once.
+        assert await calls.run(lambda: "ours") == "ours"
+        assert await loop.create_task(calls.run(lambda: "ours too")) == "ours too"
+    assert await calls.run(lambda: "free again") == "free again"
+    assert calls.refused == 1
+
+
+async def test_a_command_failing_after_thinking_in_public_tells_only_the_member(server: Server):
+    """After a public "thinking…" the first follow-up would be public: the placeholder is
+    closed and the member is told privately. Here Discord refuses the card itself."""
+    server.env.inject_error("POST", "/webhooks/*/*", status=403, code=50013, message="nope")
+
+    result = await server.bob.slash(server.channel, "recommend", count=3)
+
+    assert result.response is None  # the public "thinking…" is gone
+    [told] = result.followups
+    assert told.ephemeral
+    assert told.content.startswith("Something went wrong on my side")
+    assert server.channel.history(viewer=server.alice) == []  # the channel saw nothing
+    [error] = acknowledge(server)
+    assert "nope" in str(error)
 
 
 # One use per window, but 0 seconds: cooldowns are off (bob runs two heavy commands).
@@ -319,6 +373,34 @@ async def test_shutdown_lets_a_card_button_answer_and_refuses_new_presses(server
     assert await count_rows(url, Feedback) == 1  # bob's like; carol's press stored nothing
 
 
+@pytest.mark.sqlite_only("holds SQLite's write lock to keep a button press in flight")
+@settings(EARWORM_COOLDOWN_SECONDS=0, EARWORM_SHUTDOWN_TIMEOUT=10)
+async def test_shutdown_lets_a_view_button_answer_and_refuses_new_presses(server: Server):
+    """Views (the /forget-me confirmation, /history's pages) pass the same gate as commands
+    and card buttons: a press being handled answers, a press after the shutdown began
+    hears the bot is restarting and does nothing."""
+    url = server.bot.settings.resolved_database_url
+    await server.alice.slash(server.channel, "like", track=HALO)
+    for number in range(9):
+        await server.bob.slash(server.channel, "like", track=track_id(number))
+    for number in range(3):
+        await server.bob.slash(server.channel, "dislike", track=track_id(number))
+    pages = (await server.bob.slash(server.channel, "history")).response
+    prompt = (await server.alice.slash(server.channel, "forget-me")).response
+    assert pages is not None
+    assert prompt is not None
+
+    confirmed = await shut_down_with_work_in_flight(
+        server,
+        lambda: server.alice.click(prompt, label="Delete my data"),  # its delete waits
+        lambda: server.bob.click(pages, label="Next"),
+    )
+
+    assert confirmed.response is not None  # alice heard back before the bot left
+    assert confirmed.response.content.startswith("Done: I deleted")
+    assert await count_rows(url, Feedback) == 12  # only bob's rows are left
+
+
 # ------------------------------------------------------------------------------- secrets
 
 SECRETS = {
@@ -349,8 +431,8 @@ async def test_secrets_stay_out_of_logs_and_admin_status(
     quoted = " ".join(SECRETS.values())
     server.env.inject_error("POST", "/webhooks/*", message=f"upstream said: {quoted}")
     failed = await server.alice.slash(server.channel, "recommend", count=3)
-    assert failed.response is not None
-    assert failed.response.content.startswith("Something went wrong on my side")
+    [told] = failed.followups  # privately: the public "thinking…" was closed
+    assert told.content.startswith("Something went wrong on my side")
     [error] = acknowledge(server)
     status = await server.carol.slash(server.channel, "admin status")
 
@@ -360,7 +442,7 @@ async def test_secrets_stay_out_of_logs_and_admin_status(
     logged = capsys.readouterr().err
     assert "/recommend failed" in logged
     assert "upstream said: *** *** ***" in logged
-    shown = [failed.response.content]
+    shown = [told.content]
     for message in (*status.followups, status.response):
         if message is not None:
             shown += [message.content, *(str(embed.to_dict()) for embed in message.embeds)]
