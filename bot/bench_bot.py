@@ -215,9 +215,6 @@ async def run_load(
     bot = create_bot(settings.model_copy(update={"cooldown_seconds": 0.0}))
     env = Env(bot, settle_timeout=600)
     await env.start()
-    # A fresh simulated Discord knows no commands; the data directory's record of the last
-    # sync (bot.app.sync_commands) speaks of another Discord. Register them here.
-    await bot.tree.sync()
     try:
         guild = env.create_guild("Benchmark")
         channel = guild.create_text_channel("music")

@@ -682,8 +682,6 @@ async def run_training_bench(
     bot = create_bot(settings.model_copy(update={"cooldown_seconds": 0.0}))
     env = Env(bot, settle_timeout=600)
     await env.start()
-    # A fresh simulated Discord knows no commands (see bot/bench_bot.py).
-    await bot.tree.sync()
     try:
         guild = env.create_guild("Benchmark")
         channel = guild.create_text_channel("music")

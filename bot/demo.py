@@ -201,9 +201,6 @@ async def run_session(settings: Settings) -> None:
     env = Env(bot, settle_timeout=600)
     await env.start()
     try:
-        # A fresh simulated Discord knows no commands; the record of the last sync in the
-        # data directory (bot.app.sync_commands) speaks of another Discord.
-        await bot.tree.sync()
         click.echo(f"Bot ready in {time.perf_counter() - started:.0f} s.")
         talk = Conversation()
         outcome = await Session(env, settings.data_dir, talk).play()
@@ -224,15 +221,11 @@ async def run_session(settings: Settings) -> None:
 
 
 def unexpected_errors(errors: Sequence[BaseException]) -> list[BaseException]:
-    """What the bot raised other than the friendly UserFacingErrors it answers with."""
-    from bot.errors import UserFacingError
+    """What the bot raised other than the refusals it answers politely (bad input,
+    cooldowns, failed checks: `bot.app.friendly_refusal`)."""
+    from bot.app import friendly_refusal
 
-    found = []
-    for error in errors:
-        cause = getattr(error, "original", None) or error
-        if not isinstance(cause, UserFacingError):
-            found.append(cause)
-    return found
+    return [getattr(e, "original", None) or e for e in errors if not friendly_refusal(e)]
 
 
 async def run_demo(settings: Settings) -> None:

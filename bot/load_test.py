@@ -101,7 +101,7 @@ class CommandRecord:
     member: int
     at: float  # simulated seconds
     bot: int  # which bot took it: 0 before the restart, 1 after
-    outcome: str = "pending"  # answered, cooldown, busy, refused, unanswered (_outcome)
+    outcome: str = "pending"  # answered, cooldown, busy, refused, unanswered (command_outcome)
     text: str = ""
 
 
@@ -399,7 +399,7 @@ class Load:
         """After a wave has settled: what each command answered, the cards to react on and
         the opinions now stored."""
         for record, (result, options) in self._pending:
-            record.outcome, record.text, card = _outcome(record.name, result)
+            record.outcome, record.text, card = command_outcome(record.name, result)
             self.report.outcomes[f"{record.name} {record.outcome}"] += 1
             if card is not None:
                 guild = self.world.guild_of(self._member_index(record.member))
@@ -417,7 +417,7 @@ class Load:
         return self._index[member_id]
 
 
-def _outcome(name: str, result: Any) -> tuple[str, str, Any]:
+def command_outcome(name: str, result: Any) -> tuple[str, str, Any]:
     """(outcome, the text the member read last, the card message or None). Outcomes:
     answered; cooldown ("Easy there! Try again in N s."); busy (all model-call slots
     taken); refused (any other private answer: a UserFacingError, or "restarting");
@@ -491,15 +491,6 @@ async def stored_feedback(bot: Any, members: set[int]) -> Counter[tuple[Any, ...
     return rows
 
 
-def allowed_error(error: BaseException) -> bool:
-    from discord import app_commands
-
-    from bot.errors import UserFacingError
-
-    cause = getattr(error, "original", None) or error
-    return isinstance(cause, UserFacingError | app_commands.CommandOnCooldown)
-
-
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -540,9 +531,6 @@ async def run_load_test(
     bot = create_bot(settings)
     env = Env(bot, settle_timeout=SETTLE_SECONDS)
     await env.start()
-    # A fresh simulated Discord knows no commands; the database's record of the last sync
-    # (bot.app.sync_commands) speaks of another one.
-    await bot.tree.sync()
     try:
         with env.time_context():
             async with bot.database.sessions() as session:
@@ -689,8 +677,10 @@ def _commands_timed(bot: Any) -> int:
 
 def _check_errors(env: Any, report: LoadReport) -> None:
     """Sort the errors SimCord recorded since the last look into allowed and unhandled."""
+    from bot.app import friendly_refusal
+
     for error in env.errors_since(report.errors_seen):
-        if allowed_error(error):
+        if friendly_refusal(error):
             report.allowed_errors += 1
         else:
             report.unhandled_count += 1

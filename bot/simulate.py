@@ -23,6 +23,13 @@ playlists, never the simulated ones, so ALS learns real co-occurrence, and trend
 charts the same history. Without them ALS trains on the members' own few likes and
 learns nothing (validation NDCG@10 ~0; docs/simulation.md).
 
+**Time passes as it does for people.** Members come back to the bot round after round, so
+between rounds the simulated clock moves on by `ROUND_GAP_SECONDS` (a minute, about what the
+retraining takes). The per-member cooldown of the heavy commands (3 per 10 s by default)
+applies here as in a real server and is not turned off: the simulation measures what members
+get. A command the bot refuses politely anyway (cooldown, busy, a failed check) is counted in
+the report's `refused`, by policy and outcome, never a crash; its picks count as not shown.
+
 The like-rate of a round is likes over picks shown. The run works on a scratch data
 directory holding a copy of the prepared database (bot/scratch.py), so repeated runs
 start from the same state and never touch the configured one.
@@ -56,6 +63,10 @@ ADMIN_ROLE = "admins"
 # Background members' ids: far from any snowflake SimCord hands out, and from the demo's.
 FIRST_BACKGROUND_MEMBER = 200_000_000_000_000_000
 BACKGROUND_AGE_DAYS = 30
+# Simulated time between rounds: members come back after the retraining (which takes about
+# that long in real time). Past the default cooldown window, and far short of the nightly
+# run's hour on SimCord's clock, so the admin's /admin retrain stays the only training.
+ROUND_GAP_SECONDS = 60.0
 
 Say = Callable[[str], None]
 
@@ -86,6 +97,10 @@ class SimulationReport:
     earworm_likes: int = 0  # likes the earworm members gave on cards (buttons)
     background: tuple[int, int] = (0, 0)  # background members and their likes
     seconds: list[dict[str, float]] = field(default_factory=list)  # per round, wall clock
+    # Commands the bot refused politely, by policy and outcome (cooldown, busy, refused).
+    refused: dict[str, Counter[str]] = field(
+        default_factory=lambda: {"earworm": Counter(), "trending": Counter()}
+    )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,6 +113,7 @@ class SimulationReport:
             "card_likes": self.earworm_likes,
             "background": {"members": self.background[0], "likes": self.background[1]},
             "seconds": self.seconds,
+            "refused": {policy: dict(sorted(c.items())) for policy, c in self.refused.items()},
         }
 
 
@@ -219,8 +235,11 @@ async def card_tracks(database: Database, message_id: int) -> list[TrackSummary]
 class Simulation:
     """One run against a started SimCord env whose bot is the real one."""
 
-    def __init__(self, env: Any, tastes: list[Taste], seed: int, say: Say) -> None:
+    def __init__(
+        self, env: Any, tastes: list[Taste], seed: int, say: Say, refused: dict[str, Counter[str]]
+    ) -> None:
         self.env = env
+        self.refused = refused
         self.tastes = tastes
         self.say = say
         self.rng = random.Random(seed)
@@ -261,10 +280,22 @@ class Simulation:
                     return f"{title}: {reason[0]}" if reason else title
         return "no training outcome was posted"
 
+    def _card_or_refusal(self, policy: str, command: str, result: Any) -> discord.Message | None:
+        """The card a command answered with; None (counted in `refused`) when the bot
+        answered with a polite refusal instead: a cooldown, busy, or another private reply."""
+        from bot.load_test import command_outcome
+
+        card = card_of(result)
+        if card is None:
+            outcome, _, _ = command_outcome(command, result)
+            self.refused[policy]["refused" if outcome == "answered" else outcome] += 1
+        return card
+
     async def earworm_round(self) -> float:
         liked = shown = 0
         for member, taste in zip(self.members, self.tastes, strict=True):
-            card = card_of(await member.slash(self.channel, "recommend", count=PICKS))
+            result = await member.slash(self.channel, "recommend", count=PICKS)
+            card = self._card_or_refusal("earworm", "recommend", result)
             if card is None:
                 continue
             picks = await card_tracks(self.database, card.id)
@@ -283,7 +314,7 @@ class Simulation:
         liked = shown = 0
         for watcher, taste in zip(self.watchers, self.tastes, strict=True):
             result = await watcher.slash(self.channel, "trending", scope="global", count=PICKS)
-            card = card_of(result)
+            card = self._card_or_refusal("trending", "trending", result)
             if card is None:
                 continue
             picks = await card_tracks(self.database, card.id)
@@ -350,12 +381,12 @@ async def simulate(
     report = SimulationReport(users=users, rounds=rounds, seed=seed, background=history)
     say(f"background: {history[0]} other playlists as listeners with {history[1]:,} likes")
     try:
-        # A fresh simulated Discord knows no commands: register them.
-        await bot.tree.sync()
-        sim = Simulation(env, tastes, seed, say)
+        sim = Simulation(env, tastes, seed, say, report.refused)
         say(f"{users} members reveal {REVEALED} likes each ...")
         await sim.reveal()
         for round_ in range(1, rounds + 1):
+            if round_ > 1:
+                await env.advance_time(ROUND_GAP_SECONDS)
             say(f"round {round_}/{rounds}: retraining ALS ...")
             started = time.perf_counter()
             report.training.append(f"before round {round_}: {await sim.retrain()}")
@@ -392,6 +423,10 @@ def print_table(report: SimulationReport) -> None:
         click.echo(f"{policy:10}" + "".join(f"{rate:>10.3f}" for rate in report.rates[policy]))
     for line in report.training:
         click.echo(f"training {line}")
+    for policy, outcomes in report.refused.items():
+        if outcomes:
+            counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+            click.echo(f"refused ({policy}): {counts}")
 
 
 def plot(report: SimulationReport, path: Path) -> None:

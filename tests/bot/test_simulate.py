@@ -11,7 +11,9 @@ from tests.cli import assert_one_line_error, clean_env, earworm
 from tests.conftest import SPOTIFY_CATALOG, require_shared
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-USERS, ROUNDS, PICKS, REVEALED = 4, 2, 5, 3
+# More rounds than the default cooldown's uses (3 per 10 s): one /recommend a round per
+# member, so the members come back later (simulated time) as people do, and are served.
+USERS, ROUNDS, PICKS, REVEALED = 4, 4, 5, 3
 BACKGROUND = 30  # other playlists as background listeners: enough, and a quick ALS fit
 
 
@@ -62,6 +64,19 @@ def test_a_small_run_reports_every_policy_and_stores_the_members_feedback(
     assert data["background"]["members"] == BACKGROUND
     assert data["background"]["likes"] >= BACKGROUND * 2
     assert len(data["seconds"]) == ROUNDS
+    assert data["refused"] == {"earworm": {}, "trending": {}}  # every card was served
+
+    # A cooldown longer than the whole run: from round 2 on every member is refused
+    # politely. The run counts the refusals and goes on; it never crashes on them.
+    strict = {**env, "EARWORM_COOLDOWN_USES": "1", "EARWORM_COOLDOWN_SECONDS": "3600"}
+    args = ("--users", str(USERS), "--rounds", "2", "--background", str(BACKGROUND))
+    refused = earworm("simulate", *args, "--json", str(report), env=strict, timeout=300)
+    assert refused.returncode == 0, refused.stderr
+    assert "Traceback" not in refused.stderr
+    data = json.loads(report.read_text())
+    assert data["refused"] == {"earworm": {"cooldown": USERS}, "trending": {"cooldown": USERS}}
+    assert f"refused (earworm): {USERS} cooldown" in refused.stdout
+    assert data["policies"]["earworm"][1] == 0.0  # nothing shown, nothing liked
 
     # The same data directory, now holding the catalog: too many members for its playlists.
     too_many = earworm("simulate", "--users", "100000", "--rounds", "1", env=env, timeout=120)
