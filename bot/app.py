@@ -8,7 +8,6 @@ disconnects, writes all queued feedback, stops the HTTP server and closes the da
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import pkgutil
@@ -20,16 +19,18 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import exts
-from bot.cooldowns import MemberCooldowns, refund_slot
-from bot.engine import Engine
+from bot.command_sync import same_commands
 from bot.errors import UserFacingError
-from bot.guard import InFlight, guarded, refuse_while_stopping
+from bot.exts._checks import refund_slot
 from bot.http.server import HttpServer, start_http_server
-from bot.metrics import Timings
+from bot.http.timings import Timings
+from bot.serving.cooldowns import MemberCooldowns
+from bot.serving.engine import Engine
+from bot.serving.spotify import SpotifyEnricher
+from bot.serving.writer import FeedbackWriter
 from bot.settings import Settings
-from bot.spotify import SpotifyEnricher
-from bot.sync import same_commands
-from bot.writer import FeedbackWriter
+from bot.ui.guard import InFlight, guarded, refuse_while_stopping
+from bot.ui.replies import reply_ephemeral
 from storage.database import Database, open_database
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,6 @@ PERMISSIONS = discord.Permissions(
     attach_files=True,
 )
 SCOPES = ("bot", "applications.commands")
-# What a public "thinking…" briefly becomes when the command fails after it (see
-# reply_ephemeral): the member hears why privately.
-PLACEHOLDER_CLOSED = "That didn't work out."
 
 
 def intents() -> discord.Intents:
@@ -117,7 +115,7 @@ class EarwormBot(commands.Bot):
         self.http_server: HttpServer | None = None
         # Interactions being handled; after `shutdown` starts, new ones are refused.
         self.in_flight = InFlight()
-        # The heavy commands' per-member budget (bot/cooldowns.py).
+        # The heavy commands' per-member budget (bot/serving/cooldowns.py).
         self.cooldowns = MemberCooldowns(settings.cooldown_uses, settings.cooldown_seconds)
         self.stopping = False
         self._shutdown_task: asyncio.Task[None] | None = None
@@ -296,28 +294,6 @@ def permission_names(permissions: list[str]) -> str:
     return ", ".join(
         name.replace("guild", "server").replace("_", " ").title() for name in permissions
     )
-
-
-async def reply_ephemeral(interaction: discord.Interaction, message: str) -> None:
-    """Answer only the member who asked, whether or not the command replied already.
-
-    After a public "thinking…" (a deferred reply) Discord makes the first follow-up
-    complete that message, keeping its visibility: an error sent there would be seen by
-    the channel. So a placeholder still thinking in public is first closed (completed with
-    a neutral line, then deleted), and the member is told in a private follow-up."""
-    if not interaction.response.is_done():
-        await interaction.response.send_message(message, ephemeral=True)
-        return
-    thinking_in_public = False
-    if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
-        original = await interaction.original_response()
-        thinking_in_public = original.flags.loading and not original.flags.ephemeral
-    if thinking_in_public:
-        await interaction.edit_original_response(content=PLACEHOLDER_CLOSED)
-    await interaction.followup.send(message, ephemeral=True)
-    if thinking_in_public:
-        with contextlib.suppress(discord.HTTPException):  # closed already: nothing lost
-            await interaction.delete_original_response()
 
 
 class ShardedEarwormBot(EarwormBot, commands.AutoShardedBot):

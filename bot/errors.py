@@ -13,7 +13,7 @@ class UserFacingError(Exception):
 
 
 class BusyError(UserFacingError):
-    """Every model-call slot stayed taken (bot.engine): the member is asked to come back
+    """Every model-call slot stayed taken (bot.serving.engine): the member is asked to come back
     rather than queue without end. `retry_after` is in whole seconds, at least 1."""
 
     def __init__(self, retry_after: float) -> None:
@@ -22,7 +22,13 @@ class BusyError(UserFacingError):
 
 
 class WriterBusyError(UserFacingError):
-    """The feedback queue stayed full (bot.writer): the database is behind."""
+    """The feedback queue stayed full (bot.serving.writer): the database is behind."""
 
     def __init__(self) -> None:
         super().__init__("Lots of reactions right now; try again in a moment.")
+
+
+class CommandError(Exception):
+    """A command of the `earworm` CLI cannot go on; the message is its one `error:` line
+    (bot/cli/common.py prints it and exits with status 2). For the benchmarks, the demo and
+    the other machinery the commands run, which do not print errors themselves."""

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # Seconds a card waits for Spotify before it shows without album art.
     spotify_timeout: float = Field(default=3.0, gt=0, le=30, validation_alias="SPOTIFY_TIMEOUT")
 
-    # The learning loop (bot/learning.py): a candidate is promoted unless its NDCG@10 on the
+    # The learning loop (bot/learning/run.py): a candidate is promoted unless its NDCG@10 on the
     # newest feedback is worse than the active model's by more than this fraction.
     promotion_tolerance: float = Field(
         default=0.1, ge=0, lt=1, validation_alias="EARWORM_PROMOTION_TOLERANCE"

@@ -12,7 +12,7 @@ Fitting turns the catalog's features into one vector per track:
 3. PCA keeps the components that explain 95 % of the variance (decorrelated, so energy and
    loudness, which move together, do not count twice).
 4. K-Means groups the vectors into sound clusters, with k picked by silhouette on a sample;
-   the clusters are reported, and `earworm similar-bench` measures what they would cost in
+   the clusters are reported, and `earworm bench similar` measures what they would cost in
    recall as a search index. Search itself is brute force: one matrix-vector product over
    every track stays fast at ten times our catalog, so nothing is traded for speed.
 
@@ -47,6 +47,7 @@ from recommender.artifacts import Arrays
 from recommender.base import Recommendation, Recommender, check_k
 from recommender.data import FloatArray, Interactions, ItemCatalog, row_items
 from recommender.diversity import diversify, song_key
+from recommender.features import categorical_columns
 from recommender.vocab import Vocabulary
 
 if TYPE_CHECKING:
@@ -61,10 +62,6 @@ Scores = npt.NDArray[np.floating[Any]]  # float32 in the query path, float64 for
 MODES = ("normal", "genre")
 REPRESENTATIONS = ("features", "genre-net", "autoencoder")
 MAX_MIX_SEEDS = 5
-# Categorical features: their own encodings and weights (1.0 = one continuous feature).
-KEY, MODE, TIME_SIGNATURE = "key", "mode", "time_signature"
-CATEGORICAL_WEIGHTS = {KEY: 0.5, MODE: 0.5, TIME_SIGNATURE: 0.3}
-FIFTH = 7  # semitones: stepping by fifths walks the circle of fifths
 # Reasons prefer what a listener notices; these count only where both tracks stand out
 # (both live recordings, both instrumental), never for agreeing on "not at all".
 BACKGROUND_FEATURES = {"liveness": 0.75, "instrumentalness": 0.5, "speechiness": 0.5}
@@ -222,21 +219,6 @@ def encode_features(catalog: ItemCatalog, tuning: ContentTuning) -> EncodedFeatu
     if reason_columns and len(indexed):
         reason_scores[has_vector] = np.column_stack(reason_columns)
     return EncodedFeatures(matrix, has_vector, used, dropped, tuple(reason_features), reason_scores)
-
-
-def categorical_columns(name: str, column: FloatArray) -> list[FloatArray] | None:
-    """The weighted columns of a categorical feature; None for a continuous one."""
-    if name == KEY:
-        # Unit circle of fifths; a weight w puts opposite keys 2w apart. Spotify's -1
-        # (no key detected) sits in the centre, equally far from every key.
-        angle = 2 * np.pi * ((np.round(column) * FIFTH) % 12) / 12
-        weight = CATEGORICAL_WEIGHTS[KEY] * (column >= 0)
-        return [weight * np.cos(angle), weight * np.sin(angle)]
-    if name == MODE:
-        return [CATEGORICAL_WEIGHTS[MODE] * (column >= 0.5)]
-    if name == TIME_SIGNATURE:
-        return [CATEGORICAL_WEIGHTS[TIME_SIGNATURE] * (np.round(column) == 4)]
-    return None
 
 
 def _genre_columns(catalog: ItemCatalog, rows: BoolArray, weight: float) -> list[FloatArray]:

@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from recommender.artifacts import Arrays, read_artifact, write_artifact
 from recommender.data import FloatArray, ItemCatalog
+from recommender.features import CATEGORICAL_WEIGHTS, KEY, categorical_columns
 
 if TYPE_CHECKING:
     import torch
@@ -109,7 +110,6 @@ class FeatureScaler:
     def fit(
         cls, features: FloatArray, feature_names: Sequence[str], max_missing_share: float
     ) -> FeatureScaler:
-        from recommender.content import CATEGORICAL_WEIGHTS
 
         raw = np.asarray(features, dtype=np.float64)
         missing_share = np.isnan(raw).mean(axis=0) if len(raw) else np.ones(raw.shape[1])
@@ -133,7 +133,6 @@ class FeatureScaler:
 
     @property
     def width(self) -> int:
-        from recommender.content import KEY
 
         return sum(2 if name == KEY else 1 for name in self.used)
 
@@ -143,8 +142,6 @@ class FeatureScaler:
         """Rows x encoded columns (zero rows where a track has none of the used features),
         and which rows have features."""
         from scipy.special import ndtri
-
-        from recommender.content import categorical_columns
 
         raw = np.asarray(features, dtype=np.float64).reshape(-1, len(feature_names))
         position = {name: index for index, name in enumerate(feature_names)}

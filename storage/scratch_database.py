@@ -1,5 +1,5 @@
 """Throwaway PostgreSQL databases on a server, for benchmarks that must start from a known
-state and leave nothing behind (`earworm load-test --database postgres`)."""
+state and leave nothing behind (`earworm bench load --database postgres`)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Hidden from members without Manage Server by the group's default permissions (a server can
 change those in its settings), and checked again on every use: Manage Server in this server,
-or the bot's owner. The work is in bot/admin_service.py; this file talks to Discord.
+or the bot's owner. The work is in bot/learning/admin.py; this file talks to Discord.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from discord import app_commands
 from discord.ext import commands, tasks
 from discord.utils import format_dt
 
-from bot import admin_service as service
-from bot.cards import escape
 from bot.errors import UserFacingError
-from bot.learning import recover_interrupted
+from bot.learning import admin as service
+from bot.learning.run import recover_interrupted
+from bot.ui.cards import escape
 from storage.models import ModelStatus
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 Options are checked before deferring (a wrong genre or track is answered privately);
 then the engine is asked (off the event loop, inside) and the answer is a card. All four
-share one per-member cooldown (bot/cooldowns.py); the engine bounds model calls bot-wide.
+share one per-member cooldown (bot/serving/cooldowns.py); the engine bounds model calls bot-wide.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cards import album_art, database_of, escape, send_card
-from bot.cooldowns import heavy_command
-from bot.engine import EMPTY_CATALOG
 from bot.errors import UserFacingError
-from bot.picks import PickList
-from bot.tracks import MAX_CHOICE_TEXT, MAX_CHOICES, resolve_track, track_autocomplete
+from bot.exts._checks import heavy_command
+from bot.serving.engine import EMPTY_CATALOG
+from bot.serving.picks import PickList
+from bot.ui.cards import album_art, database_of, escape, send_card
+from bot.ui.tracks import MAX_CHOICE_TEXT, MAX_CHOICES, resolve_track, track_autocomplete
 from storage.repositories.genres import GenreCount, find_genre, genres_by_size
 
 if TYPE_CHECKING:

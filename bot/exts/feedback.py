@@ -15,7 +15,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cards import (
+from bot.errors import WriterBusyError
+from bot.ui.cards import (
     CardButton,
     card_index,
     database_of,
@@ -24,9 +25,8 @@ from bot.cards import (
     reaction_kind,
     save_feedback,
 )
-from bot.errors import WriterBusyError
-from bot.guard import GuardedView
-from bot.tracks import resolve_track, track_autocomplete
+from bot.ui.guard import GuardedView
+from bot.ui.tracks import resolve_track, track_autocomplete
 from storage.dto import TrackSummary
 from storage.models import FeedbackKind, FeedbackSource
 from storage.repositories.feedback import (

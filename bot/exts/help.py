@@ -4,13 +4,15 @@ the list is never out of date."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import EarwormBot
+if TYPE_CHECKING:
+    from bot.app import EarwormBot
+
 
 COLOR = discord.Colour(0x1DB954)
 FIELD_LIMIT = 1024

@@ -8,18 +8,21 @@ import gzip
 import io
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import EarwormBot, reply_ephemeral
-from bot.cards import card_index
 from bot.errors import UserFacingError
-from bot.guard import GuardedView
+from bot.ui.cards import card_index
+from bot.ui.guard import GuardedView
+from bot.ui.replies import reply_ephemeral
 from storage.repositories.feedback import count_user_feedback
 from storage.repositories.people import delete_user_data, export_user_data
+
+if TYPE_CHECKING:
+    from bot.app import EarwormBot
 
 log = logging.getLogger(__name__)
 

@@ -5,23 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import io
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import EarwormBot
-from bot.cards import escape
-from bot.charts import radar_chart
-from bot.cooldowns import heavy_command
 from bot.errors import UserFacingError
-from bot.taste import ARTIST_WEIGHT, GENRE_WEIGHT, TasteMatch, compare
+from bot.exts._checks import heavy_command
+from bot.serving.charts import radar_chart
+from bot.serving.taste import ARTIST_WEIGHT, GENRE_WEIGHT, TasteMatch, compare
+from bot.ui.cards import escape
 from storage.repositories.profiles import (
     PROFILE_FEATURES,
     MemberTaste,
     guild_features,
     member_taste,
 )
+
+if TYPE_CHECKING:
+    from bot.app import EarwormBot
 
 COLOR = discord.Colour(0x1DB954)
 TOP = 5

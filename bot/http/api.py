@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.engine import MAX_COUNT, MODES, SCOPES
 from bot.errors import UserFacingError
-from bot.picks import PickList
+from bot.serving.engine import MAX_COUNT, MODES, SCOPES
+from bot.serving.picks import PickList
 from storage.repositories.genres import find_genre
 from storage.repositories.tracks import get_tracks, spotify_track_id
 
 if TYPE_CHECKING:
-    from bot.app import EarwormBot
+    from bot.http.served import ServedBot
 
 DEFAULT_COUNT = 10
 MAX_SNOWFLAKE = 2**63 - 1
@@ -56,7 +56,7 @@ def error_response(
 # --- authentication --------------------------------------------------------------------
 
 
-def check_token(request: web.Request, bot: EarwormBot) -> None:
+def check_token(request: web.Request, bot: ServedBot) -> None:
     secret = bot.settings.api_token
     expected = secret.get_secret_value() if secret is not None else ""
     if not expected:
@@ -126,7 +126,7 @@ def choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | N
     return value
 
 
-async def genre_value(request: web.Request, bot: EarwormBot) -> str | None:
+async def genre_value(request: web.Request, bot: ServedBot) -> str | None:
     """The catalog's spelling of the genre asked for (any case), or 404."""
     typed = text_value(request, "genre", MAX_GENRE_LENGTH)
     if typed is None:
@@ -138,7 +138,7 @@ async def genre_value(request: web.Request, bot: EarwormBot) -> str | None:
     return genre
 
 
-async def track_value(request: web.Request, bot: EarwormBot) -> str:
+async def track_value(request: web.Request, bot: ServedBot) -> str:
     value = text_value(request, "track", MAX_TRACK_LENGTH)
     if value is None:
         raise ApiError(400, "track is required: a Spotify track id or link.")
@@ -158,7 +158,7 @@ async def track_value(request: web.Request, bot: EarwormBot) -> str:
 # --- handlers --------------------------------------------------------------------------
 
 
-async def recommend(request: web.Request, bot: EarwormBot) -> dict[str, Any]:
+async def recommend(request: web.Request, bot: ServedBot) -> dict[str, Any]:
     user = snowflake(request, "user", "user")
     if user is None:
         raise ApiError(400, "user is required: the Discord user id to pick for.")
@@ -167,14 +167,14 @@ async def recommend(request: web.Request, bot: EarwormBot) -> dict[str, Any]:
     return picks_json(await ask(bot, lambda: bot.engine.recommend(user, None, count, genre)))
 
 
-async def similar(request: web.Request, bot: EarwormBot) -> dict[str, Any]:
+async def similar(request: web.Request, bot: ServedBot) -> dict[str, Any]:
     track = await track_value(request, bot)
     count = count_value(request)
     mode = choice(request, "mode", MODES) or "normal"
     return picks_json(await ask(bot, lambda: bot.engine.similar(track, mode, count)))
 
 
-async def trending(request: web.Request, bot: EarwormBot) -> dict[str, Any]:
+async def trending(request: web.Request, bot: ServedBot) -> dict[str, Any]:
     guild = snowflake(request, "guild", "server")
     scope = choice(request, "scope", SCOPES) or ("server" if guild is not None else "global")
     if scope == "server" and guild is None:
@@ -184,7 +184,7 @@ async def trending(request: web.Request, bot: EarwormBot) -> dict[str, Any]:
     return picks_json(await ask(bot, lambda: bot.engine.trending(guild, scope, genre, count)))
 
 
-async def ask(bot: EarwormBot, call: Callable[[], Awaitable[PickList]]) -> PickList:
+async def ask(bot: ServedBot, call: Callable[[], Awaitable[PickList]]) -> PickList:
     """The engine's answer. 503 while there is nothing to serve (as the slash commands do,
     it first looks for a catalog imported since start-up) or while the engine is busy;
     400 for what else it refuses."""

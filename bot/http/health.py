@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import discord
 
 if TYPE_CHECKING:
-    from bot.app import EarwormBot
+    from bot.http.served import ServedBot
     from storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -24,9 +24,9 @@ OK = "ok"
 DATABASE_TIMEOUT = 2.0
 
 
-async def health_checks(bot: EarwormBot) -> dict[str, str]:
+async def health_checks(bot: ServedBot) -> dict[str, str]:
     return {
-        "gateway": gateway_status(bot),
+        "gateway": gateway_status(cast("discord.Client", bot)),
         "database": await database_status(bot.database),
         "model": OK if bot.engine.serving is not None else "no catalog or model loaded",
     }

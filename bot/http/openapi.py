@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.engine import MAX_COUNT, MODES, SCOPES
 from bot.http.api import DEFAULT_COUNT, MAX_GENRE_LENGTH, MAX_SNOWFLAKE, MAX_TRACK_LENGTH
+from bot.serving.engine import MAX_COUNT, MODES, SCOPES
 
 # No control characters (Unicode category Cc): the server refuses them with a 400.
 NO_CONTROL = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"

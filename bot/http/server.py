@@ -25,17 +25,18 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from bot.http import api
 from bot.http.health import OK, health_checks
+from bot.http.metrics import ServerMetrics
 from bot.http.openapi import OPENAPI
-from bot.metrics import LoopLagProbe, ServerMetrics
+from bot.http.timings import LoopLagProbe
 
 if TYPE_CHECKING:
-    from bot.app import EarwormBot
+    from bot.http.served import ServedBot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-BOT: web.AppKey[EarwormBot] = web.AppKey("bot")
+BOT: web.AppKey[ServedBot] = web.AppKey("bot")
 METRICS = web.AppKey("metrics", ServerMetrics)
 # Seconds between event-loop lag samples: frequent enough to catch a stall of a fraction
 # of a second, rare enough to cost nothing.
@@ -63,7 +64,7 @@ class HttpServer:
         await _detached(self._runner.cleanup())
 
 
-async def start_http_server(bot: EarwormBot) -> HttpServer:
+async def start_http_server(bot: ServedBot) -> HttpServer:
     host, port = bot.settings.http_host, bot.settings.http_port
     metrics = ServerMetrics.for_bot(bot)
     runner = _JsonErrorsRunner(
@@ -89,7 +90,7 @@ async def start_http_server(bot: EarwormBot) -> HttpServer:
     return HttpServer(runner, probe, metrics)
 
 
-def create_app(bot: EarwormBot, metrics: ServerMetrics) -> web.Application:
+def create_app(bot: ServedBot, metrics: ServerMetrics) -> web.Application:
     app = web.Application(middlewares=[_answer_errors])
     app[BOT] = bot
     app[METRICS] = metrics

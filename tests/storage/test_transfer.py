@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from bot.cli_common import EarwormGroup
-from bot.db_copy import migrate_sqlite_to_postgres
+from bot.cli.common import EarwormGroup
+from bot.cli.db import migrate_sqlite_to_postgres
 from storage.catalog.importer import import_catalog
 from storage.database import Database, open_database
 from storage.models import Base, Feedback, FeedbackKind, FeedbackSource, ModelStatus

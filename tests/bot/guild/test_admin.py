@@ -10,10 +10,10 @@ from typing import cast
 import pytest
 from simcord.results import InteractionResult, ResponseMessage
 
-from bot.admin_service import next_run_after, parse_training_time
 from bot.app import create_bot
 from bot.exts.admin import Admin
-from bot.learning import exit_reason
+from bot.learning.admin import next_run_after, parse_training_time
+from bot.learning.run import exit_reason
 from storage.models import FeedbackKind, FeedbackSource, ModelStatus
 from storage.repositories.bot_settings import get_setting
 from storage.repositories.feedback import FeedbackEvent, record_feedback

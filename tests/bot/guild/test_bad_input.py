@@ -16,7 +16,7 @@ from simcord import OptionError
 
 from bot.app import EarwormBot, create_bot
 from bot.settings import load_settings
-from bot.tracks import MAX_CHOICES
+from bot.ui.tracks import MAX_CHOICES
 from tests.bot.guild.conftest import Server
 from tests.bot.world import TRACKS
 from tests.cli import earworm

@@ -13,8 +13,8 @@ import pytest
 from discord import app_commands
 
 from bot.app import create_bot
-from bot.cards import send_card
-from bot.picks import Pick, PickList
+from bot.serving.picks import Pick, PickList
+from bot.ui.cards import send_card
 from storage.models import FeedbackKind, FeedbackSource
 from storage.repositories.tracks import track_details
 from tests.bot.guild.conftest import Server

@@ -10,9 +10,9 @@ import pytest
 from simcord import Env
 
 from bot.app import EarwormBot, create_bot
-from bot.render import result_messages
+from bot.command_sync import same_commands
+from bot.demo.render import result_messages
 from bot.settings import load_settings
-from bot.sync import same_commands
 
 COMMANDS_PATH = "/commands"
 

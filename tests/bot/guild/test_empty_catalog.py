@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import EarwormBot, create_bot
-from bot.engine import EMPTY_CATALOG
+from bot.serving.engine import EMPTY_CATALOG
 from bot.settings import load_settings
 from tests.bot.guild.conftest import Server
 from tests.bot.world import TRACKS

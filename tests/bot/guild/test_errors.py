@@ -14,7 +14,7 @@ import pytest
 from discord import app_commands
 from sqlalchemy import func, select, text
 
-from bot.cards import BUTTON_FAILED
+from bot.ui.cards import BUTTON_FAILED
 from storage.models import Feedback, FeedbackKind, RecommendationServed
 from tests.bot.guild.conftest import Server
 from tests.bot.guild.reads import feedback_of, served, shown_position
@@ -125,7 +125,7 @@ async def test_a_failed_next_is_told_and_the_card_stays_on_its_pick(
     assert told.content == BUTTON_FAILED
     assert footer(card.message).startswith("Pick 1 of 3")
     assert await shown_position(server, card.id) == 0
-    assert tracebacks(caplog, "bot.cards")
+    assert tracebacks(caplog, "bot.ui.cards")
     # A reaction still counts for the pick on screen, not the one that failed to show.
     await server.bob.react(card, "👍")
     liked = [r for r in await feedback_of(server, server.bob.id) if r.kind is FeedbackKind.LIKE]

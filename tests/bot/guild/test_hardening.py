@@ -23,15 +23,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import EarwormBot, create_bot
-from bot.bench_bot import in_flight_together
-from bot.engine import ModelCalls
+from bot.bench.bot_load import in_flight_together
 from bot.errors import BusyError, UserFacingError, WriterBusyError
 from bot.exts.discover import Discover
 from bot.exts.profile import Profiles
-from bot.guard import RESTARTING
 from bot.logs import configure_logging
+from bot.serving.engine import ModelCalls
+from bot.serving.writer import FeedbackWriter
 from bot.settings import load_settings
-from bot.writer import FeedbackWriter
+from bot.ui.guard import RESTARTING
 from storage.database import Database, open_database
 from storage.models import Feedback, RecommendationServed
 from storage.repositories.bot_settings import get_setting, set_setting

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from bot.app import EarwormBot, create_bot
-from bot.bench_bot import in_flight_together
-from bot.learning import RunOutcome
+from bot.bench.bot_load import in_flight_together
+from bot.learning.run import RunOutcome
 from bot.settings import load_settings
 from storage.models import FeedbackKind, ModelStatus
 from storage.repositories.feedback import count_feedback

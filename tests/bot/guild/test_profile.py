@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 import discord
 import pytest
 
-from bot.taste import compare, cosine, similarity
+from bot.serving.taste import compare, cosine, similarity
 from storage.models import FeedbackKind, FeedbackSource
 from storage.repositories.feedback import FeedbackEvent, record_feedback
 from tests.bot.guild.conftest import Server
-from tests.bot.test_charts import png_size
+from tests.bot.serving.test_charts import png_size
 from tests.factories import track_id
 
 # tests/bot/world.py: 0 Halo, 1 Crazy in Love (Beyoncé, pop), 2 Formation (Beyoncé, hip hop),

@@ -1,10 +1,10 @@
-"""bot.render on messages the real bot sends in SimCord: what `earworm demo` prints."""
+"""bot.demo.render on messages the real bot sends in SimCord: what `earworm demo` prints."""
 
 from __future__ import annotations
 
 import discord
 
-from bot.render import embed_lines, message_lines, plain, result_lines, result_messages
+from bot.demo.render import embed_lines, message_lines, plain, result_lines, result_messages
 from tests.bot.guild.conftest import Server
 from tests.factories import track_id
 

@@ -81,6 +81,6 @@ async def test_with_spotify_down_cards_show_without_art_and_no_error(
     assert card.message.embeds[0].thumbnail.url is None
     assert server.env.errors == []
     # One warning for the outage; no traceback, nothing at ERROR.
-    warnings = [r for r in caplog.records if r.name == "bot.spotify"]
+    warnings = [r for r in caplog.records if r.name == "bot.serving.spotify"]
     assert [r.levelno for r in warnings] == [logging.WARNING]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

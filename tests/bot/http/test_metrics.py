@@ -1,0 +1,40 @@
+"""Timing summaries and the event-loop lag probe (it must see a blocked loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+from bot.http.timings import LoopLagProbe, Summary, Timings
+
+
+def test_summary_percentiles() -> None:
+    summary = Summary.of([i / 1000 for i in range(1, 101)])  # 1..100 ms
+    assert summary.count == 100
+    assert math.isclose(summary.p50_ms, 50.5)
+    assert math.isclose(summary.max_ms, 100.0)
+    assert 99.0 <= summary.p99_ms <= 100.0
+    assert Summary.of([]).count == 0
+
+
+def test_timings_keep_series_apart() -> None:
+    timings = Timings()
+    timings.record("command recommend", 0.010)
+    timings.record("autocomplete like", 0.002)
+    assert timings.names() == ["autocomplete like", "command recommend"]
+    assert math.isclose(timings.summary("command recommend").max_ms, 10.0)
+    assert timings.summary("command similar").count == 0
+
+
+async def test_the_probe_sees_a_blocked_loop() -> None:
+    with LoopLagProbe(asyncio.get_running_loop(), interval=0.002) as probe:
+        await asyncio.sleep(0.05)
+        idle = probe.summary()
+        probe.reset()
+        time.sleep(0.08)  # noqa: ASYNC251 - the point: block the loop
+        await asyncio.sleep(0.02)
+        blocked = probe.summary()
+    assert idle.count > 5
+    assert blocked.max_ms >= 50.0
+    assert blocked.max_ms > idle.max_ms

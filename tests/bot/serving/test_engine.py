@@ -1,0 +1,212 @@
+"""The bot's serving engine on a real database (the nine tracks of tests/bot/world.py):
+personal picks by tier, content similarity, trending, bad requests, and refreshing after
+feedback without rebuilding on every reaction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.errors import UserFacingError
+from bot.serving.engine import Engine
+from bot.settings import load_settings
+from storage.database import Database, open_database
+from storage.models import FeedbackKind
+from storage.repositories.served import ServedItem, record_served
+from tests.bot.world import ARTISTS, record
+from tests.cli import database_url_in
+from tests.factories import track_id
+
+ALICE, BOB = 1001, 1002
+SERVER = 9001
+
+
+@pytest.fixture
+async def database(imported: Path) -> AsyncIterator[Database]:
+    db = await open_database(database_url_in(imported))
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def engine(imported: Path, database: Database) -> Engine:
+    engine = Engine(load_settings(EARWORM_DATA_DIR=str(imported)), database)
+    await engine.start()
+    return engine
+
+
+async def test_a_new_member_gets_popular_varied_picks(engine: Engine) -> None:
+    picks = await engine.recommend(ALICE, SERVER, 5)
+    assert len(picks) == 5
+    assert picks.model_kind == "hybrid"
+    assert picks.model_version == "content + popularity"  # nothing trained yet
+    assert picks.notice is not None
+    assert "New here" in picks.notice
+    assert max(Counter(ARTISTS[p.track.id] for p in picks.picks).values()) <= 2
+    assert all(p.reason for p in picks.picks)
+    assert all(p.track.url.endswith(p.track.id) for p in picks.picks)
+
+
+async def test_likes_reach_the_next_picks(imported: Path, engine: Engine) -> None:
+    before = await engine.recommend(ALICE, SERVER, 3)
+    liked = [0, 5]  # Halo (pop), Bohemian Rhapsody (rock)
+    await record(imported, [(ALICE, SERVER, number, FeedbackKind.LIKE) for number in liked])
+    engine.feedback_changed(ALICE)
+    engine.min_refresh_seconds = 0.0
+    after = await engine.recommend(ALICE, SERVER, 3)
+    shown = {p.track.id for p in after.picks}
+    assert not shown & {track_id(n) for n in liked}  # never what you already like
+    assert after.notice is None  # no longer cold
+    assert any("to Halo by Beyoncé" in p.reason for p in after.picks), [
+        p.reason for p in after.picks
+    ]
+    assert [p.track.id for p in before.picks] != [p.track.id for p in after.picks]
+
+
+async def test_a_burst_of_feedback_rebuilds_once_per_interval(
+    imported: Path, engine: Engine
+) -> None:
+    first = engine.serving
+    engine.min_refresh_seconds = 3600.0
+    await record(imported, [(BOB, SERVER, 1, FeedbackKind.LIKE)])
+    engine.feedback_changed(BOB)
+    await engine.recommend(ALICE, SERVER, 2)
+    assert engine.serving is first  # built moments ago, and not alice's news: serve it
+    engine.min_refresh_seconds = 0.0
+    await engine.recommend(ALICE, SERVER, 2)
+    assert engine.serving is not first
+    assert len(engine.serving.feedback) == 1  # type: ignore[union-attr]
+    again = engine.serving
+    await engine.recommend(ALICE, SERVER, 2)
+    assert engine.serving is again  # nothing changed since: no rebuild
+
+
+async def test_your_own_feedback_counts_at_once(imported: Path, engine: Engine) -> None:
+    engine.min_refresh_seconds = 3600.0  # others' reactions wait; yours do not
+    first = engine.serving
+    await record(imported, [(BOB, SERVER, 2, FeedbackKind.LIKE)])
+    engine.feedback_changed(BOB)
+    await engine.recommend(ALICE, SERVER, 2)
+    assert engine.serving is first
+    picks = await engine.recommend(BOB, SERVER, 2)
+    assert engine.serving is not first
+    assert picks.notice is None  # bob is no longer a newcomer
+
+
+async def test_members_waiting_on_one_refresh_do_not_each_rebuild(
+    imported: Path, engine: Engine
+) -> None:
+    """Alice and bob reacted; both ask at once while carol's reaction arrives during the
+    refresh alice started. Bob's news is in that refresh, so he is served from it, not
+    from another rebuild for carol's."""
+    engine.min_refresh_seconds = 3600.0
+    carol = 1003
+    await record(
+        imported, [(ALICE, SERVER, 1, FeedbackKind.LIKE), (BOB, SERVER, 2, FeedbackKind.LIKE)]
+    )
+    engine.feedback_changed(ALICE)
+    engine.feedback_changed(BOB)
+
+    async def carol_reacts_meanwhile() -> None:
+        while engine.serving is first:  # the refresh has started: it is reading
+            await asyncio.sleep(0)
+            if engine._lock.locked():
+                engine.feedback_changed(carol)
+                return
+
+    first = engine.serving
+    for_alice, for_bob, _ = await asyncio.gather(
+        engine._current(ALICE), engine._current(BOB), carol_reacts_meanwhile()
+    )
+
+    assert for_alice is not first
+    assert for_bob is for_alice
+    assert len(for_bob.feedback) == 2
+
+
+async def test_recent_picks_are_not_repeated(engine: Engine, database: Database) -> None:
+    first = await engine.recommend(BOB, SERVER, 3)
+    async with database.sessions() as session:
+        await record_served(
+            session,
+            [
+                ServedItem(
+                    message_id=77,
+                    channel_id=1,
+                    guild_id=None,
+                    user_id=BOB,
+                    track_id=pick.track.id,
+                    position=position,
+                    model_kind="hybrid",
+                )
+                for position, pick in enumerate(first.picks)
+            ],
+        )
+        await session.commit()
+    second = await engine.recommend(BOB, SERVER, 3)
+    assert not {p.track.id for p in first.picks} & {p.track.id for p in second.picks}
+
+
+async def test_genre_filter_and_unknown_genre(engine: Engine) -> None:
+    rock = await engine.recommend(ALICE, SERVER, 5, genre="ROCK")
+    assert rock.title == "Picks for you in rock"
+    assert {p.track.id for p in rock.picks} <= {track_id(5), track_id(6)}
+    assert rock.picks
+    with pytest.raises(UserFacingError, match="Did you mean: rock"):
+        await engine.recommend(ALICE, SERVER, 5, genre="rok")
+
+
+async def test_similar_and_mix(engine: Engine) -> None:
+    similar = await engine.similar(track_id(0), "normal", 4)
+    assert similar.title == "Sounds like Halo by Beyoncé"
+    assert similar.model_kind == "content"
+    ids = [p.track.id for p in similar.picks]
+    assert track_id(0) not in ids
+    assert track_id(3) not in ids
+    mix = await engine.mix([track_id(0), track_id(5)], 3)
+    assert mix.title == "A mix of 2 tracks"
+    assert len(mix) == 3
+    with pytest.raises(UserFacingError, match="1 to 5"):
+        await engine.mix([track_id(n) for n in range(6)], 3)
+    with pytest.raises(UserFacingError, match="Mode"):
+        await engine.similar(track_id(0), "loud", 3)
+
+
+async def test_trending_by_scope(imported: Path, engine: Engine) -> None:
+    fans = [ALICE, BOB, 1003]  # a track charts with three fans
+    await record(imported, [(fan, SERVER, 7, FeedbackKind.LOVE) for fan in fans])
+    engine.feedback_changed(BOB)
+    engine.min_refresh_seconds = 0.0
+    server = await engine.trending(SERVER, "server", None, 3)
+    assert server.title == "Trending on this server"
+    assert server.picks[0].track.id == track_id(7)
+    elsewhere = await engine.trending(SERVER + 1, "server", None, 3)
+    assert server.picks[0].reason.startswith("popular in this server")
+    assert elsewhere.picks[0].track.id == track_id(7)  # Earworm's chart fills in
+    assert "too little recent activity in this server" in elsewhere.picks[0].reason
+    rock = await engine.trending(None, "global", "rock", 2)
+    assert {p.track.id for p in rock.picks} == {track_id(5), track_id(6)}
+
+
+@pytest.mark.parametrize("count", [0, -1, 26, True])
+async def test_bad_counts_are_refused(engine: Engine, count: int) -> None:
+    with pytest.raises(UserFacingError, match="between 1 and 25"):
+        await engine.recommend(ALICE, SERVER, count)
+
+
+async def test_an_empty_catalog_says_what_to_do(tmp_path: Path) -> None:
+    settings = load_settings(EARWORM_DATA_DIR=str(tmp_path))
+    database = await open_database(settings.resolved_database_url)
+    try:
+        engine = Engine(settings, database)
+        await engine.start()
+        with pytest.raises(UserFacingError, match="catalog import"):
+            await engine.recommend(ALICE, None, 3)
+    finally:
+        await database.close()
