@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     feedback_queue_size: int = Field(
         default=10_000, ge=1, le=10_000_000, validation_alias="EARWORM_FEEDBACK_QUEUE_SIZE"
     )
+    # Members whose serving state (their feedback, folded-in vectors, taste profile) is
+    # kept in memory, most recently active first; others are rebuilt on their next request.
+    member_cache_size: int = Field(
+        default=10_000, ge=1, le=10_000_000, validation_alias="EARWORM_MEMBER_CACHE"
+    )
     # On SIGTERM: seconds to let in-flight commands and queued feedback finish.
     shutdown_timeout: float = Field(
         default=30.0, gt=0, le=600, validation_alias="EARWORM_SHUTDOWN_TIMEOUT"
