@@ -49,6 +49,10 @@ AUDIO_FEATURES = (
     "tempo",
     "time_signature",
 )
+# Every catalog track has these, or (a track outside the catalog, added because a member
+# played it) none of them: the database enforces all or nothing, so "danceability IS NULL"
+# says whether a track has audio features. time_signature is optional on its own.
+CORE_AUDIO_FEATURES = tuple(name for name in AUDIO_FEATURES if name != "time_signature")
 
 
 def utcnow() -> datetime:
@@ -91,6 +95,15 @@ class FeedbackSource(enum.StrEnum):
     BUTTON = "button"
     COMMAND = "command"
     IMPORT = "import"
+
+
+class PlaySource(enum.StrEnum):
+    """Where a play came from: a Spotify privacy export, Last.fm scrobbles, or Discord
+    presence captured while the member opted in (/listening)."""
+
+    SPOTIFY_EXPORT = "spotify-export"
+    LASTFM = "lastfm"
+    LISTENING = "listening"
 
 
 class ModelStatus(enum.StrEnum):
@@ -136,6 +149,14 @@ class Track(Base):
     __table_args__ = (
         CheckConstraint("length(id) = 22", name="spotify_id_length"),
         CheckConstraint("popularity IS NULL OR popularity BETWEEN 0 AND 100", name="popularity"),
+        CheckConstraint(
+            "("
+            + " AND ".join(f"{name} IS NULL" for name in CORE_AUDIO_FEATURES)
+            + ") OR ("
+            + " AND ".join(f"{name} IS NOT NULL" for name in CORE_AUDIO_FEATURES)
+            + ")",
+            name="audio_features",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(22), primary_key=True)
@@ -150,17 +171,19 @@ class Track(Base):
     explicit: Mapped[bool | None] = mapped_column(Boolean)
     # As precise as the source: YYYY, YYYY-MM or YYYY-MM-DD.
     release_date: Mapped[str | None] = mapped_column(String(10))
-    danceability: Mapped[float] = mapped_column(Float)
-    energy: Mapped[float] = mapped_column(Float)
-    key: Mapped[int] = mapped_column(SmallInteger)
-    loudness: Mapped[float] = mapped_column(Float)
-    mode: Mapped[int] = mapped_column(SmallInteger)
-    speechiness: Mapped[float] = mapped_column(Float)
-    acousticness: Mapped[float] = mapped_column(Float)
-    instrumentalness: Mapped[float] = mapped_column(Float)
-    liveness: Mapped[float] = mapped_column(Float)
-    valence: Mapped[float] = mapped_column(Float)
-    tempo: Mapped[float] = mapped_column(Float)
+    # All NULL for a track outside the catalog (a member played it; no dataset describes
+    # it): content models give it no vector, cards show no sound bars.
+    danceability: Mapped[float | None] = mapped_column(Float)
+    energy: Mapped[float | None] = mapped_column(Float)
+    key: Mapped[int | None] = mapped_column(SmallInteger)
+    loudness: Mapped[float | None] = mapped_column(Float)
+    mode: Mapped[int | None] = mapped_column(SmallInteger)
+    speechiness: Mapped[float | None] = mapped_column(Float)
+    acousticness: Mapped[float | None] = mapped_column(Float)
+    instrumentalness: Mapped[float | None] = mapped_column(Float)
+    liveness: Mapped[float | None] = mapped_column(Float)
+    valence: Mapped[float | None] = mapped_column(Float)
+    tempo: Mapped[float | None] = mapped_column(Float)
     time_signature: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -255,6 +278,53 @@ class Feedback(Base):
     source: Mapped[FeedbackSource] = mapped_column(_enum(FeedbackSource, "feedback_source"))
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Play(Base):
+    """One play of one track by one member, from an imported history or listening capture.
+
+    Plays are implicit feedback (recommender.plays turns them into weights). Unique per
+    (user, track, played_at, source): importing the same history again stores nothing new.
+    `ms_played` is NULL when the source does not say (a Last.fm scrobble: by Last.fm's rules
+    at least half the track or four minutes were heard); `skipped` is NULL when unknown.
+    """
+
+    __tablename__ = "plays"
+    __table_args__ = (
+        UniqueConstraint("user_id", "track_id", "played_at", "source"),
+        CheckConstraint("ms_played IS NULL OR ms_played >= 0", name="ms_played"),
+        # A member's plays by time (serving reads one member's recent plays).
+        Index("ix_plays_user_played", "user_id", "played_at"),
+        # A track's plays (and ON DELETE CASCADE from tracks without a full scan).
+        Index("ix_plays_track_id", "track_id"),
+    )
+
+    # Ids grow with arrival: incremental readers keep the highest id they have seen.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    track_id: Mapped[str] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    played_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ms_played: Mapped[int | None] = mapped_column(Integer)
+    skipped: Mapped[bool | None] = mapped_column(Boolean)
+    source: Mapped[PlaySource] = mapped_column(_enum(PlaySource, "play_source"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ListeningOptIn(Base):
+    """Members who turned listening capture on (/listening state:on), and since when.
+
+    A table of its own rather than a column on users: a row is the consent itself (there
+    is none until the member asks, and turning it off deletes it, so nothing lingers),
+    listing who opted in reads this small table instead of every member, and forget-me
+    and export treat it like any other table about a member.
+    """
+
+    __tablename__ = "listening_optin"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    enabled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class RecommendationServed(Base):

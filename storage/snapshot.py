@@ -1,8 +1,14 @@
-"""Interaction snapshots: the catalog and every feedback row, frozen in one file.
+"""Interaction snapshots: the catalog, every feedback row and every member's plays, frozen in
+one file.
 
 Training reads a snapshot, never the live database: a run sees exactly the feedback that
 existed when it started (reactions arriving meanwhile wait for the next run), it can run in
 another process or on another machine, and a failed run can be repeated on the same data.
+
+Plays are stored per (member, track), aggregated by the database (plays heard, short skips,
+milliseconds, last time: see storage.repositories.plays), which is what training turns
+into weights (recommender.plays) and far smaller than one row per play. Their arrays are
+optional: a snapshot written before plays existed reads with none.
 
 The file is a numpy `.npz` (no pickles): column arrays plus a JSON header. It is written to
 a temporary sibling, flushed to disk and renamed into place, so a reader sees either the
@@ -15,7 +21,7 @@ import json
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,16 +32,40 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import StorageError
 from storage.models import AUDIO_FEATURES
+from storage.repositories.plays import play_aggregates
 from storage.repositories.snapshots import CatalogRows, catalog_rows, feedback_rows
 
 FORMAT = "earworm-snapshot"
 FORMAT_VERSION = 1
 _FEEDBACK_COLUMNS = ("feedback_id", "user", "track", "kind", "value", "created")
 _CATALOG_COLUMNS = ("track_id", "name", "artists", "genres", "popularity")
+_PLAY_COLUMNS = ("play_user", "play_track", "play_plays", "play_skips", "play_ms", "play_last")
 
 
 class SnapshotError(StorageError):
     """A snapshot file is missing, damaged or of another format; the message says which."""
+
+
+@dataclass(frozen=True)
+class PlaySnapshot:
+    """Every member's plays per track, ordered by (user, track): `plays` heard (30 s or more,
+    or of unknown length), `skips` (shorter and skipped), `total_ms` of the plays whose
+    length is known, `last_played` in Unix seconds (UTC)."""
+
+    users: npt.NDArray[np.int64]
+    tracks: npt.NDArray[np.str_]
+    plays: npt.NDArray[np.int64]
+    skips: npt.NDArray[np.int64]
+    total_ms: npt.NDArray[np.int64]
+    last_played: npt.NDArray[np.int64]
+
+    @classmethod
+    def empty(cls) -> PlaySnapshot:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(none, np.zeros(0, dtype=np.str_), none, none, none, none)
+
+    def __len__(self) -> int:
+        return len(self.users)
 
 
 @dataclass(frozen=True)
@@ -51,6 +81,7 @@ class Snapshot:
     kinds: npt.NDArray[np.str_]
     values: npt.NDArray[np.float64]
     created: npt.NDArray[np.int64]
+    plays: PlaySnapshot = field(default_factory=PlaySnapshot.empty)
 
     def __len__(self) -> int:
         return len(self.feedback_ids)
@@ -60,13 +91,20 @@ class Snapshot:
         """The newest feedback row it holds (0 when none): later rows are new to it."""
         return int(self.header["max_feedback_id"])
 
+    @property
+    def max_play_id(self) -> int:
+        """The newest play it holds (0 when none, or a snapshot from before plays)."""
+        return int(self.header.get("max_play_id", 0))
+
 
 async def write_snapshot(session: AsyncSession, path: Path) -> dict[str, Any]:
-    """Read the catalog and all feedback in one transaction and write them to `path`.
+    """Read the catalog, all feedback and all plays in one transaction and write them to
+    `path`.
 
     Returns the header. Raises OSError when the file cannot be written (nothing is left)."""
     catalog = await catalog_rows(session)
     feedback = await feedback_rows(session)
+    plays = await play_aggregates(session)
     header: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -74,6 +112,9 @@ async def write_snapshot(session: AsyncSession, path: Path) -> dict[str, Any]:
         "feedback_rows": len(feedback),
         "max_feedback_id": max(feedback.ids, default=0),
         "tracks": len(catalog),
+        "play_pairs": len(plays),
+        "play_rows": plays.rows,
+        "max_play_id": plays.max_play_id,
     }
     arrays: dict[str, npt.NDArray[Any]] = {
         "header": np.asarray(json.dumps(header)),
@@ -95,6 +136,12 @@ async def write_snapshot(session: AsyncSession, path: Path) -> dict[str, Any]:
         "popularity": np.asarray(
             [-1 if p is None else p for p in catalog.popularity], dtype=np.int64
         ),
+        "play_user": np.asarray(plays.users, dtype=np.int64),
+        "play_track": np.asarray(plays.tracks, dtype=np.str_),
+        "play_plays": np.asarray(plays.plays, dtype=np.int64),
+        "play_skips": np.asarray(plays.skips, dtype=np.int64),
+        "play_ms": np.asarray(plays.total_ms, dtype=np.int64),
+        "play_last": np.asarray(plays.last_played, dtype=np.int64),
     }
     for name in AUDIO_FEATURES:
         arrays[f"feature_{name}"] = np.asarray(
@@ -144,6 +191,7 @@ def read_snapshot(path: Path) -> Snapshot:
     tracks = {len(columns[name]) for name in needed - set(_FEEDBACK_COLUMNS)}
     if len(rows) != 1 or len(tracks) != 1 or rows != {header.get("feedback_rows")}:
         raise SnapshotError(f"{path}: snapshot columns disagree in length (truncated?)")
+    plays = _read_plays(path, header, columns)
     catalog = CatalogRows(
         ids=columns["track_id"].tolist(),
         names=columns["name"].tolist(),
@@ -164,4 +212,26 @@ def read_snapshot(path: Path) -> Snapshot:
         kinds=columns["kind"].astype(np.str_),
         values=columns["value"].astype(np.float64),
         created=columns["created"].astype(np.int64),
+        plays=plays,
+    )
+
+
+def _read_plays(
+    path: Path, header: dict[str, Any], columns: dict[str, npt.NDArray[Any]]
+) -> PlaySnapshot:
+    present = [name for name in _PLAY_COLUMNS if name in columns]
+    if not present:
+        return PlaySnapshot.empty()  # written before plays existed
+    if len(present) != len(_PLAY_COLUMNS):
+        missing = sorted(set(_PLAY_COLUMNS) - set(present))
+        raise SnapshotError(f"{path}: snapshot columns missing: {', '.join(missing)}")
+    if {len(columns[name]) for name in _PLAY_COLUMNS} != {header.get("play_pairs")}:
+        raise SnapshotError(f"{path}: snapshot columns disagree in length (truncated?)")
+    return PlaySnapshot(
+        users=columns["play_user"].astype(np.int64),
+        tracks=columns["play_track"].astype(np.str_),
+        plays=columns["play_plays"].astype(np.int64),
+        skips=columns["play_skips"].astype(np.int64),
+        total_ms=columns["play_ms"].astype(np.int64),
+        last_played=columns["play_last"].astype(np.int64),
     )

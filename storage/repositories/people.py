@@ -13,7 +13,15 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.dialect import upsert_insert
-from storage.models import Feedback, Guild, RecommendationServed, User, utcnow
+from storage.models import (
+    Feedback,
+    Guild,
+    ListeningOptIn,
+    Play,
+    RecommendationServed,
+    User,
+    utcnow,
+)
 
 # Discord snowflakes are unsigned 64-bit, but the columns are signed BIGINT; real ids stay
 # below 2**63 until about 2084.
@@ -84,6 +92,8 @@ async def delete_user_data(session: AsyncSession, user_id: int) -> dict[str, int
     for model, column in (
         (Feedback, Feedback.user_id),
         (RecommendationServed, RecommendationServed.user_id),
+        (Play, Play.user_id),
+        (ListeningOptIn, ListeningOptIn.user_id),
         (User, User.id),
     ):
         result = await session.execute(delete(model).where(column == user_id))
@@ -102,7 +112,8 @@ def _id(value: int | None) -> str | None:
 
 
 async def export_user_data(session: AsyncSession, user_id: int) -> dict[str, Any]:
-    """Everything stored about the user as JSON-ready data (backs /export-me).
+    """Everything stored about the user as JSON-ready data (backs /export-me): feedback,
+    cards shown, plays (oldest first) and the listening opt-in.
 
     Ids are strings and times ISO 8601 UTC; an unknown user gets empty lists.
     """
@@ -115,6 +126,14 @@ async def export_user_data(session: AsyncSession, user_id: int) -> dict[str, Any
         select(RecommendationServed)
         .where(RecommendationServed.user_id == user_id)
         .order_by(RecommendationServed.id)
+    )
+    listening_since = await session.scalar(
+        select(ListeningOptIn.enabled_at).where(ListeningOptIn.user_id == user_id)
+    )
+    plays = await session.execute(
+        select(Play.track_id, Play.played_at, Play.ms_played, Play.skipped, Play.source)
+        .where(Play.user_id == user_id)
+        .order_by(Play.played_at, Play.id)
     )
     return {
         "user_id": _id(user_id),
@@ -145,5 +164,16 @@ async def export_user_data(session: AsyncSession, user_id: int) -> dict[str, Any
                 "created_at": _iso(row.created_at),
             }
             for row in served.scalars()
+        ],
+        "listening": {"enabled": listening_since is not None, "since": _iso(listening_since)},
+        "plays": [
+            {
+                "track_id": row.track_id,
+                "played_at": _iso(row.played_at),
+                "ms_played": row.ms_played,
+                "skipped": row.skipped,
+                "source": row.source.value,
+            }
+            for row in plays
         ],
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -18,7 +19,12 @@ from storage.models import AUDIO_FEATURES, Feedback, Genre, Track, TrackGenre
 
 @dataclass(frozen=True, slots=True)
 class CatalogRows:
-    """Column-wise catalog, ordered by track id: one entry per track in every list."""
+    """Column-wise catalog, ordered by track id: one entry per track in every list.
+
+    A track outside the catalog (added because a member played it) has every audio feature
+    None: read into arrays that is a row of NaN, which content models skip (no vector, never
+    offered as sounding alike) while collaborative models still learn from its plays.
+    """
 
     ids: list[str]
     names: list[str]
@@ -29,6 +35,12 @@ class CatalogRows:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def has_audio_features(self) -> list[bool]:
+        """Per track, whether it has audio features (False: a track outside the catalog)."""
+        first = self.features.get("danceability", [])
+        return [value is not None for value in first]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +117,39 @@ async def feedback_rows(session: AsyncSession, *, guild_id: int | None = None) -
         kinds=[str(row[4].value if hasattr(row[4], "value") else row[4]) for row in rows],
         values=[row[5] for row in rows],
         created_at=[row[6] for row in rows],
+    )
+
+
+# Members looked up at once in `feedback_rows_of` (SQLite's limit on bound parameters).
+MEMBERS_PER_QUERY = 500
+
+
+async def feedback_rows_of(session: AsyncSession, user_ids: Sequence[int]) -> FeedbackRows:
+    """The feedback of these members only (an indexed read: the unique indexes on feedback
+    start with user_id), ordered by id: what serving one member needs, whatever the size
+    of everyone else's history."""
+    columns: list[Sequence[Any]] = []
+    unique = sorted(set(user_ids))
+    for start in range(0, len(unique), MEMBERS_PER_QUERY):
+        chunk = unique[start : start + MEMBERS_PER_QUERY]
+        statement = (
+            select(
+                Feedback.id,
+                Feedback.user_id,
+                Feedback.guild_id,
+                Feedback.track_id,
+                Feedback.kind,
+                Feedback.value,
+                Feedback.created_at,
+            )
+            .where(Feedback.user_id.in_(chunk))
+            .order_by(Feedback.id)
+        )
+        columns.extend(tuple(row) for row in (await session.execute(statement)).all())
+    columns.sort(key=lambda row: row[0])
+    rows = _columns(columns)
+    return dataclasses.replace(
+        rows, kinds=[str(kind.value if hasattr(kind, "value") else kind) for kind in rows.kinds]
     )
 
 

@@ -120,7 +120,13 @@ async def test_delete_user_data_removes_only_that_user(database: Database, track
 
     async with database.sessions() as session, session.begin():
         counts = await delete_user_data(session, USER)
-    assert counts == {"feedback": 3, "recommendations_served": 2, "users": 1}
+    assert counts == {
+        "feedback": 3,
+        "recommendations_served": 2,
+        "plays": 0,
+        "listening_optin": 0,
+        "users": 1,
+    }
 
     async with database.sessions() as session:
         assert await count(session, Feedback, user_id=USER) == 0
@@ -136,7 +142,13 @@ async def test_delete_user_data_removes_only_that_user(database: Database, track
 async def test_delete_unknown_user_deletes_nothing(session: AsyncSession, tracks: list[str]):
     await give_feedback(session, OTHER_USER, tracks)
     counts = await delete_user_data(session, USER)
-    assert counts == {"feedback": 0, "recommendations_served": 0, "users": 0}
+    assert counts == {
+        "feedback": 0,
+        "recommendations_served": 0,
+        "plays": 0,
+        "listening_optin": 0,
+        "users": 0,
+    }
     assert await count(session, Feedback) == 3
 
 
