@@ -4,7 +4,9 @@ Fitting turns the catalog's features into one vector per track:
 
 1. Features missing for most of the catalog are dropped (time_signature is absent from
    the TidyTuesday file, 86 % of ours); other gaps are filled with the feature's median.
-   A track with no features at all gets no vector and is never offered.
+   A track with no features at all (one outside the catalog, added because a member played
+   it) gets no vector and is never offered, and the shares are measured without such
+   tracks, so a catalog of mostly played tracks keeps its features.
 2. Continuous features become normal scores (rank-based), so skewed ones (speechiness,
    instrumentalness, liveness) and outliers (tempo 0, loudness -48 dB) cannot dominate.
    Key sits on the circle of fifths (C and G are neighbours, C and F# opposite); key, mode
@@ -70,6 +72,12 @@ POOL_PER_RESULT = 8
 MIN_POOL = 100
 ENCODER_PREFIX = "encoder_"  # the learned representation's arrays inside the artifact
 LIKED_BLOCK = 256  # liked items scored at once, to bound memory for large profiles
+# A member's profile for serving: up to this many liked tracks exactly; past it, the liked
+# tracks' vectors summarised by as many weighted k-means centres (`bounded_profile`), so a
+# request costs the same for 20 likes or 100,000 plays (docs/performance.md measures what
+# it costs in recall against the exact form).
+PROFILE_POINTS = 16
+PROFILE_ITERATIONS = 8
 
 
 @dataclass(frozen=True)
@@ -174,17 +182,54 @@ def normal_scores(values: FloatArray) -> FloatArray:
     return ndtri((ranks - 0.5) / len(values))
 
 
+def bounded_profile(
+    vectors: FloatArray, weights: FloatArray, points: int, seed: int = 0
+) -> tuple[FloatArray, FloatArray]:
+    """`points` weighted k-means centres of `vectors` and the weight each stands for: a
+    member's liked tracks summarised for scoring (k-means++ start, a few Lloyd steps; a
+    member has hundreds of points at most after aggregation, so this takes a millisecond)."""
+    from sklearn.cluster import kmeans_plusplus
+
+    data = np.asarray(vectors, dtype=np.float64)
+    weight = np.asarray(weights, dtype=np.float64)
+    centres, _ = kmeans_plusplus(data, points, sample_weight=weight, random_state=seed)
+    for _ in range(PROFILE_ITERATIONS):
+        distances = ((data[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        nearest = distances.argmin(axis=1)
+        mass = np.bincount(nearest, weights=weight, minlength=points)
+        moved = np.zeros_like(centres)
+        np.add.at(moved, nearest, data * weight[:, None])
+        used = mass > 0
+        centres[used] = moved[used] / mass[used, None]
+    distances = ((data[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+    mass = np.bincount(distances.argmin(axis=1), weights=weight, minlength=points)
+    used = mass > 0
+    return centres[used], mass[used]
+
+
 def standard_scores(values: FloatArray) -> FloatArray:
     spread = values.std()
     return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
+
+
+def described_missing_share(raw: FloatArray) -> FloatArray:
+    """Per feature, the share of tracks lacking it among the tracks that have any feature.
+
+    A track outside the catalog (added because a member played it) has none at all: it gets
+    no vector and is never offered as sounding alike, and it does not count here, so a
+    catalog of mostly such tracks still keeps every feature its described tracks share.
+    Without any described track every feature counts as missing."""
+    described = ~np.isnan(raw).all(axis=1)
+    if described.any():
+        return np.isnan(raw[described]).mean(axis=0)  # type: ignore[no-any-return]
+    return np.ones(raw.shape[1]) if len(raw) else np.zeros(raw.shape[1])
 
 
 def encode_features(catalog: ItemCatalog, tuning: ContentTuning) -> EncodedFeatures:
     """Steps 1 and 2 of the module docstring: drop, impute, scale and weight."""
     raw = np.asarray(catalog.features, dtype=np.float64)
     count = len(catalog)
-    missing = np.isnan(raw)
-    missing_share = missing.mean(axis=0) if count else np.zeros(raw.shape[1])
+    missing_share = described_missing_share(raw)
     keep = missing_share <= tuning.max_missing_share
     used = tuple(name for name, kept in zip(catalog.feature_names, keep, strict=True) if kept)
     dropped = tuple(n for n, kept in zip(catalog.feature_names, keep, strict=True) if not kept)
@@ -337,6 +382,8 @@ class ContentSimilarity(Recommender):
         self._users = Vocabulary([])
         self._seen = sp.csr_matrix((0, 0), dtype=np.float32)
         self._liked = sp.csr_matrix((0, 0), dtype=np.float32)
+        # Per member row: summarising points and weights of a long profile (with_member).
+        self._anchors: dict[int, tuple[FloatArray, FloatArray]] = {}
         self._report: dict[str, Any] = {}
         self._encoder: TrackEncoder | None = None
 
@@ -509,6 +556,22 @@ class ContentSimilarity(Recommender):
         twin._fit_users(interactions)
         return twin
 
+    def with_member(
+        self, interactions: Interactions, max_points: int = PROFILE_POINTS
+    ) -> ContentSimilarity:
+        """`with_users` for the one member in `interactions`, with their profile bounded:
+        past `max_points` liked tracks it scores against weighted k-means centres of the
+        liked vectors instead of every liked track (see `bounded_profile`)."""
+        twin = self.with_users(interactions)
+        twin._anchors = {}
+        for row in range(len(twin._users)):
+            liked, weights = twin._liked_of(row)
+            if len(liked) > max_points:
+                twin._anchors[row] = bounded_profile(
+                    twin._vectors[liked], weights, max_points, seed=twin.seed
+                )
+        return twin
+
     # --- similarity -------------------------------------------------------------------------
 
     def similarity(self, anchors: IntArray, candidates: IntArray | None = None) -> Scores:
@@ -611,7 +674,11 @@ class ContentSimilarity(Recommender):
             liked, weights = self._liked_of(row)
             if len(liked) == 0:
                 continue
-            scores[position] = self._profile_scores(liked, weights)
+            anchors = self._anchors.get(row)
+            if anchors is not None:
+                scores[position] = self._anchor_scores(*anchors)
+            else:
+                scores[position] = self._profile_scores(liked, weights)
             if self.mode == "genre":
                 scores[position, ~self._genre_allowed(liked, weights)] = -np.inf
         return scores
@@ -631,6 +698,28 @@ class ContentSimilarity(Recommender):
         if profile == "mean":
             total /= weights.sum()
             total[~self._has_vector] = -np.inf
+        return total
+
+    def _anchor_scores(self, points: FloatArray, weights: FloatArray) -> FloatArray:
+        """The member's profile (as `_profile_scores`) over summarising points instead of
+        liked tracks: a few vectors, each weighing what the liked tracks it stands for did."""
+        query = points.astype(np.float32)
+        with _one_blas_thread():
+            sims = query @ self._vectors.T
+        if self.tuning.metric == "euclidean":
+            sims *= -2
+            sims += self._sq_norms[None, :]
+            sims += np.einsum("ij,ij->i", query, query)[:, None]
+            np.maximum(sims, 0, out=sims)
+            np.sqrt(sims, out=sims)
+            sims += 1
+            np.reciprocal(sims, out=sims)
+        profile = self.tuning.profile
+        if profile == "max":
+            total = sims.max(axis=0).astype(np.float64)
+        else:  # "mean" (and "centroid", whose one point the exact form handles anyway)
+            total = (weights @ sims) / weights.sum()
+        total[~self._has_vector] = -np.inf
         return total
 
     def _centroid_scores(self, liked: IntArray, weights: FloatArray) -> FloatArray:

@@ -112,7 +112,12 @@ class FeatureScaler:
     ) -> FeatureScaler:
 
         raw = np.asarray(features, dtype=np.float64)
-        missing_share = np.isnan(raw).mean(axis=0) if len(raw) else np.ones(raw.shape[1])
+        # Over the tracks that have any feature (tracks outside the catalog have none).
+        described = ~np.isnan(raw).all(axis=1)
+        if described.any():
+            missing_share = np.isnan(raw[described]).mean(axis=0)
+        else:
+            missing_share = np.ones(raw.shape[1])
         keep = missing_share <= max_missing_share
         used = tuple(name for name, kept in zip(feature_names, keep, strict=True) if kept)
         values = raw[:, keep]

@@ -25,6 +25,7 @@ Every result says why, in the words of the component that contributed most to it
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import shutil
@@ -203,6 +204,45 @@ class Hybrid(Recommender):
             _checked_weights(model.weights, collaborative)
         model.tuning = {"chosen": model.weights, "note": "composed from fitted components"}
         return model
+
+    # --- serving one member at a time --------------------------------------------------------
+
+    def with_popularity(self, pop: Recommender) -> Self:
+        """The same hybrid with another popularity component (e.g. listener counts updated
+        from new feedback): only what depends on popularity is worked out again, O(items)."""
+        twin = copy.copy(self)
+        twin.components = {**self.components, "pop": pop}
+        twin._columns = dict(self._columns)
+        if pop.item_vocab is not self.components["pop"].item_vocab:
+            twin._columns["pop"] = pop.item_vocab.indices(self._items.ids.tolist())
+        twin._listeners = twin._scores_of("pop", ["\0"])[0]
+        twin._pop_z = standardise(np.log1p(np.maximum(twin._listeners, 0.0))[None, :], UNSCORED)[0]
+        twin._cold_row = twin._cold_scores()
+        return twin
+
+    def with_member(
+        self, interactions: Interactions, components: Mapping[str, Recommender] | None = None
+    ) -> Self:
+        """The same hybrid serving the members of `interactions` (typically one member and
+        their own feedback), with member-side `components` in place of the shared ones
+        (ALS folded in on their feedback, content with their profile): nothing item-side is
+        worked out again, so this costs in proportion to their feedback, not everyone's.
+
+        A replacement must rank the same items in the same order as the one it replaces
+        (it is the same fitted model with its user side swapped)."""
+        components = components or {}
+        twin = copy.copy(self)
+        twin.components = {**self.components, **components}
+        for name, model in components.items():
+            if model.item_vocab is not self.components[name].item_vocab:
+                raise ValueError(f"the member's {name} must share the fitted {name}'s items")
+        twin._users = interactions.user_vocab
+        matrix = interactions.matrix(twin._users, self._items)
+        twin._seen = (abs(matrix) > 0).astype(np.float32).tocsr()
+        liked = matrix.multiply(matrix > 0).tocsr()
+        liked.eliminate_zeros()
+        twin._liked = liked.astype(np.float32)
+        return twin
 
     def _fit_components(
         self, interactions: Interactions, catalog: ItemCatalog | None, seed: int

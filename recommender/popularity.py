@@ -40,6 +40,19 @@ class Popularity(Recommender):
         self._counts = np.asarray(self._seen.sum(axis=0)).ravel().astype(np.float64)
         return self
 
+    @classmethod
+    def from_counts(cls, items: Vocabulary, counts: npt.ArrayLike) -> Self:
+        """A fitted model from listener counts kept elsewhere (the bot keeps them up to date
+        from new feedback instead of refitting on every row): `counts[i]` distinct members
+        liked `items[i]`. It knows no members, so it has nothing to exclude as seen."""
+        model = cls()
+        model._items = items
+        model._counts = np.asarray(counts, dtype=np.float64)
+        if len(model._counts) != len(items):
+            raise ValueError(f"{len(model._counts)} counts for {len(items)} items")
+        model._seen = sp.csr_matrix((0, len(items)), dtype=np.float32)
+        return model
+
     @property
     def item_vocab(self) -> Vocabulary:
         return self._items

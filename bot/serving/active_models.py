@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.repositories.registry import active_model
@@ -102,6 +103,40 @@ def compose_hybrid(
             "blend weights of %s do not fit the serving models: %s", active.weights_from, exc
         )
         return Hybrid.compose(components, feedback, catalog, threshold=threshold), "defaults"
+
+
+def compose_base(
+    active: ActiveModels,
+    content: ContentSimilarity,
+    catalog: ItemCatalog,
+    popularity: Recommender | None = None,
+) -> tuple[Hybrid, str]:
+    """The serving hybrid composed with no member: the item side every request shares
+    (each member's side is added per request with `Hybrid.with_member`, see
+    bot/serving/members.py), with `popularity` (listener counts) or none yet. CPU work:
+    call it in a thread. Returns where its weights came from."""
+    from recommender.als import ALS
+    from recommender.data import Interactions
+    from recommender.hybrid import DEFAULT_THRESHOLD, Hybrid
+    from recommender.popularity import Popularity
+
+    nobody = Interactions.from_rows([], [])
+    components: dict[str, Any] = dict(active.components)
+    threshold = FOLDED_WARM_FROM if isinstance(components.get("als"), ALS) else DEFAULT_THRESHOLD
+    components["content"] = content.with_mode("genre")
+    components["pop"] = popularity or Popularity.from_counts(catalog.vocab, np.zeros(len(catalog)))
+    try:
+        return (
+            Hybrid.compose(
+                components, nobody, catalog, weights=active.weights, threshold=threshold
+            ),
+            active.weights_from,
+        )
+    except ValueError as exc:  # tuned for other components than those serving now
+        log.warning(
+            "blend weights of %s do not fit the serving models: %s", active.weights_from, exc
+        )
+        return Hybrid.compose(components, nobody, catalog, threshold=threshold), "defaults"
 
 
 def recent_rows(feedback: Interactions, per_user: int) -> Interactions:

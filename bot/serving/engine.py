@@ -1,54 +1,64 @@
 """The bot's serving engine: the models in memory, answering slash commands off the loop.
 
-What serves is one immutable `Serving` snapshot: the catalog, the content model, the
-registry's active collaborative models composed into the hybrid with the current
-feedback, and the trending charts. A request reads `self._serving` once and uses that
-snapshot to the end, so a swap (after new feedback, a training run or a rollback) never
-changes a model under a request in flight: the next request gets the new snapshot.
+Three kinds of state, each updated at its own cost:
 
-Feedback changes the hybrid's histories and popularity, so `feedback_changed` marks the
-snapshot stale; the next request refreshes it first (single-flight: concurrent requests
-wait for one refresh), but at most once per `min_refresh_seconds`, so a burst of
-reactions costs one recompose, not one per reaction. Everything CPU-bound (loading
-artifacts, composing, scoring, fitting charts) runs in a worker thread.
+- **Shared, item-side** (`Serving`, immutable): the catalog, the content model, the
+  registry's active models composed into a hybrid that knows no member, the catalog chart.
+  Built at start-up and on a model swap, in worker threads, then switched atomically: a
+  request reads `self._serving` once and finishes on it.
+- **Everyone's, incremental** (bot.serving.crowd.Crowd): listener counts (the hybrid's
+  popularity) and the trending tally. A member's feedback change re-reads that member's own
+  rows and applies the difference, in the background; the hybrid takes the new counts at
+  most once per `min_refresh_seconds` (O(tracks), never O(rows)).
+- **Per member** (bot.serving.members): their interactions, ALS folded in on them, their
+  bounded content profile; built on their first request from their own rows (an indexed
+  read), cached (EARWORM_MEMBER_CACHE), dropped by their own feedback only.
 
-Scoring for members (recommend, similar, mix, trending) goes through `ModelCalls`: at most
-EARWORM_MAX_MODEL_CALLS at once, bot-wide. Past that a request waits a moment for a slot,
-then the member is told the bot is busy (`BusyError`, with when to retry) instead of
-piling up threads and latency for everyone.
+So a request costs what scoring one member costs, and a reaction what re-reading one
+member costs, however much feedback everyone else has given (docs/performance.md, "Serving
+at scale"). Scoring goes through `ModelCalls` (bot/serving/model_calls.py): at most
+EARWORM_MAX_MODEL_CALLS at once, bot-wide.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import dataclasses
 import gc
 import logging
-import statistics
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bot.errors import BusyError, UserFacingError
-from bot.serving.active_models import ActiveModels, compose_hybrid, load_active_models
+from bot.errors import UserFacingError
+from bot.serving.active_models import ActiveModels, compose_base, load_active_models
+from bot.serving.crowd import Crowd, Rows
+from bot.serving.members import (
+    MemberCache,
+    MemberState,
+    member_components,
+    member_interactions,
+)
+from bot.serving.model_calls import ModelCalls
 from bot.serving.picks import Pick, PickList
 from bot.settings import Settings
 from storage.database import Database
 from storage.repositories.catalog_version import catalog_version
 from storage.repositories.served import recently_served
-from storage.repositories.snapshots import catalog_rows, feedback_rows
+from storage.repositories.snapshots import catalog_rows, feedback_rows, feedback_rows_of
 from storage.repositories.tracks import track_details
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from bot.http.timings import Timings
     from recommender.base import Recommendation
     from recommender.content import ContentSimilarity
     from recommender.data import Interactions, ItemCatalog
     from recommender.hybrid import Hybrid
-    from recommender.trending import CatalogTrending, FeedbackTrending
+    from recommender.trending import CatalogTrending, ChartEntry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,38 +70,32 @@ SCOPES = ("server", "global")
 RECENT_PICKS = 50
 # A genre filter keeps what survives of this many candidates per wanted pick.
 GENRE_POOL = 40
-TRENDING_HALF_LIFE_DAYS = 7.0
-# How long a request waits for a model-call slot before the member hears "busy".
-MODEL_CALL_WAIT = 1.5
-# Recent model calls whose durations estimate when a slot frees (for "try again in N s").
-RECENT_CALLS = 50
-# Members whose own feedback changed since the last refresh, remembered one by one up to
-# this many; past it everyone counts as changed (one refresh serves them all).
-MAX_CHANGED_USERS = 10_000
+# After a model swap, the states of this many recently active members are built again in
+# the background, so they do not wait for it on their next request.
+WARM_AFTER_SWAP = 100
 EMPTY_CATALOG = (
     "My catalog is empty, so I have nothing to recommend yet. "
     "An admin can import one with `earworm catalog import`."
 )
+# How long /trending waits for feedback changes already known to reach the charts.
+CROWD_WAIT = 1.0
+MEMBER_UNAVAILABLE = "I couldn't read your listening history just now. Try again in a moment."
 
 
 @dataclass(frozen=True)
 class Serving:
-    """Everything one request needs; never mutated after it is built."""
+    """The shared, item-side state every request reads; never mutated after it is built."""
 
+    version: int
     fingerprint: str
     catalog: ItemCatalog
     content: ContentSimilarity
-    # What serves from the registry (refreshes reuse it); its weights are None when the
-    # tuned ones did not fit the models serving and the defaults blend instead.
+    # What serves from the registry; its weights are None when the tuned ones did not fit
+    # the models serving and the defaults blend instead.
     active: ActiveModels
-    feedback: Interactions
-    servers: list[str]
-    hybrid: Hybrid
+    base: Hybrid  # the hybrid composed with no member (popularity as of its build)
     catalog_chart: CatalogTrending
-    feedback_chart: FeedbackTrending
-    # When it was built, on the event loop's clock (set by Engine._build on the loop: a
-    # worker thread's clock can differ, e.g. under SimCord's virtual time).
-    built_at: float = 0.0
+    built_at: float = 0.0  # time.monotonic() on the event loop
 
     @property
     def hybrid_label(self) -> str:
@@ -99,89 +103,47 @@ class Serving:
         return " + ".join(parts) if parts else "content + popularity"
 
 
-class ModelCalls:
-    """At most `limit` model calls in worker threads at once; a caller waits up to `wait`
-    seconds for a slot, then gets BusyError. Without a bound a burst of commands queues on
-    the thread pool and every member waits longer and longer."""
+class _Chart:
+    """The crowd's trending tally, as recommender.trending.trending_chart reads a chart."""
 
-    def __init__(self, limit: int, wait: float = MODEL_CALL_WAIT) -> None:
-        self.limit = limit
-        self.wait = wait
-        self._slots = asyncio.Semaphore(limit)
-        # Set inside `reserved`: this request already holds a slot (per task, per bot).
-        self._reserved = contextvars.ContextVar(f"model-call-slot-{id(self)}", default=False)
-        self._durations: deque[float] = deque(maxlen=RECENT_CALLS)
-        self._waiting = 0
-        self.running = 0  # calls holding a slot now
-        self.refused = 0  # callers told the bot is busy (for metrics)
+    def __init__(self, crowd: Crowd) -> None:
+        self._crowd = crowd
 
-    async def run(self, call: Callable[[], T]) -> T:
-        """`call()` in a worker thread once a slot is free (at once inside `reserved`)."""
-        holding = self._reserved.get()
-        if not holding:
-            await self._acquire()
-        self.running += 1
-        # perf_counter, not monotonic: the work is real time even under a virtual clock.
-        started = time.perf_counter()
-        try:
-            return await asyncio.to_thread(call)
-        finally:
-            self._durations.append(time.perf_counter() - started)
-            self.running -= 1
-            if not holding:
-                self._slots.release()
-
-    @contextlib.asynccontextmanager
-    async def reserved(self) -> AsyncIterator[None]:
-        """A slot taken now for the model calls this request makes inside the block.
-
-        For a command about to say "thinking…" in public: BusyError comes here, while the
-        member can still be answered privately, and once the slot is held the calls that
-        follow never wait or hear "busy" (after a public "thinking…" that answer would be
-        public too)."""
-        await self._acquire()
-        token = self._reserved.set(True)
-        try:
-            yield
-        finally:
-            self._reserved.reset(token)
-            self._slots.release()
-
-    async def _acquire(self) -> None:
-        if not self._slots.locked():
-            await self._slots.acquire()  # a free slot: taken at once, no timer
-            return
-        self._waiting += 1
-        try:
-            await asyncio.wait_for(self._slots.acquire(), self.wait)
-        except TimeoutError:
-            self.refused += 1
-            raise BusyError(self.retry_after()) from None
-        finally:
-            self._waiting -= 1
-
-    def retry_after(self) -> float:
-        """Seconds until a slot is likely free: those waiting share the slots, and each
-        round of `limit` calls takes about as long as the recent ones did."""
-        typical = statistics.fmean(self._durations) if self._durations else 1.0
-        return max(1.0, typical * (1 + self._waiting / self.limit))
+    def top(self, k: int, guild: str | None = None, genre: str | None = None) -> list[Any]:
+        return self._crowd.chart(k, guild, genre)
 
 
 class Engine:
     def __init__(
-        self, settings: Settings, database: Database, *, min_refresh_seconds: float = 2.0
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        timings: Timings | None = None,
+        min_refresh_seconds: float = 2.0,
     ) -> None:
         self.settings = settings
         self.database = database
+        self.timings = timings
         self.min_refresh_seconds = min_refresh_seconds
-        self._serving: Serving | None = None
-        self._stale = False
-        self._changed_users: set[int] = set()
-        self._everyone_changed = False  # set when _changed_users would pass its bound
-        # The changes the refresh running now reads (members, or everyone).
-        self._reading: tuple[set[int], bool] = (set(), False)
-        self._lock = asyncio.Lock()
         self.model_calls = ModelCalls(settings.max_model_calls)
+        self.members = MemberCache(settings.member_cache_size)
+        self._serving: Serving | None = None
+        self._crowd: Crowd | None = None
+        # The shared hybrid with the crowd's popularity as of `_popular_version`.
+        self._popular: tuple[int, int, float, Hybrid] | None = None  # serving, crowd, at
+        self._version = 0
+        self._swap = asyncio.Lock()
+        self._building: dict[int, asyncio.Future[MemberState]] = {}
+        self._stale_builds: set[int] = set()  # builds that read rows older than a change
+        self._crowd_pending: set[int] = set()
+        self._crowd_everyone = False
+        self._crowd_task: asyncio.Task[None] | None = None
+        # Changes asked for and applied so far: a chart waits (briefly) for those before it.
+        self._crowd_wanted = 0
+        self._crowd_done = 0
+        self._crowd_applied = asyncio.Condition()
+        self._warm_task: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -190,120 +152,259 @@ class Engine:
         await self.reload()
 
     async def reload(self) -> None:
-        """Serve the registry's active models now (after training or a rollback), and the
-        catalog as it is (after an import)."""
-        async with self._lock:
-            self._stale = False
-            self._reading = (self._changed_users, self._everyone_changed)
-            self._forget_changes()
-            try:
-                self._serving = await self._build(registry=None)
-            finally:
-                self._reading = (set(), False)
+        """Serve the registry's active models now (after training or a rollback) and the
+        catalog as it is (after an import). Everything is loaded in worker threads and
+        switched at once; members' states are rebuilt on their next request."""
+        async with self._swap:
+            previous = self._serving
+            serving = await self._build(previous)
+            if serving is None:
+                self._serving = None
+                return
+            if previous is None or previous.fingerprint != serving.fingerprint:
+                self._crowd = await self._load_crowd(serving.catalog)
+                self._crowd_pending.clear()
+                self._crowd_everyone = False
+            self._serving = serving
+            self._popular = None
             settle_garbage()
+        self._warm(self.members.recent(WARM_AFTER_SWAP))
 
-    def feedback_changed(self, user_id: int | None = None) -> None:
-        """New or removed feedback: the next request refreshes histories and charts."""
-        self._stale = True
-        if user_id is None or self._everyone_changed:
-            return
-        if len(self._changed_users) >= MAX_CHANGED_USERS:
-            # Reactions without commands for a long time: stop growing the set.
-            self._everyone_changed = True
-            self._changed_users.clear()
-        else:
-            self._changed_users.add(user_id)
-
-    def _forget_changes(self) -> None:
-        self._changed_users = set()  # a new set: a running refresh may hold the old one
-        self._everyone_changed = False
-
-    @property
-    def serving(self) -> Serving | None:
-        return self._serving
-
-    async def _current(self, user_id: int | None = None) -> Serving:
-        """The snapshot to serve. A stale one is rebuilt at most once per
-        `min_refresh_seconds`, except for a member whose own feedback changed: what you
-        just said always shapes your next picks, while everyone else's reactions wait."""
-        serving = self._serving
-        if serving is None or self._needs_refresh(serving, user_id):
-            async with self._lock:
-                # Asked again: the refresh this request waited for may have covered it (a
-                # burst of members reacting then asking costs one or two rebuilds, not one
-                # per member).
-                serving = self._serving
-                if serving is None or self._needs_refresh(serving, user_id):
-                    self._stale = False
-                    # Before reading: later changes count again, and members whose news
-                    # this build reads wait for it (see _needs_refresh).
-                    self._reading = (self._changed_users, self._everyone_changed)
-                    self._forget_changes()
-                    try:
-                        serving = await self._build(
-                            registry=serving.active if serving is not None else None
-                        )
-                    finally:
-                        self._reading = (set(), False)
-                    self._serving = serving
-        if serving is None:
-            raise UserFacingError(EMPTY_CATALOG)
-        return serving
-
-    def _needs_refresh(self, serving: Serving, user_id: int | None) -> bool:
-        """Whether this request must wait for a refresh: the member's own news is not in
-        `serving` (or is being read by the refresh running now), or feedback changed and
-        `serving` is older than `min_refresh_seconds`."""
-        reading, everyone_read = self._reading
-        if user_id is not None and (everyone_read or user_id in reading):
-            return True
-        if not self._stale:
-            return False
-        yours = user_id is not None and (self._everyone_changed or user_id in self._changed_users)
-        return yours or time.monotonic() - serving.built_at >= self.min_refresh_seconds
-
-    async def _build(self, registry: ActiveModels | None) -> Serving | None:
-        """A new snapshot: the catalog and content model are reused while the catalog is
-        unchanged; `registry` None reloads the active models from the registry."""
-        from bot.serving.catalog import interactions, item_catalog
+    async def _build(self, previous: Serving | None) -> Serving | None:
+        """A new shared state; the catalog, content model and catalog chart are reused
+        while the catalog is unchanged."""
+        from bot.serving.catalog import item_catalog
         from bot.serving.content import content_model
 
-        previous = self._serving
         async with self.database.sessions() as session:
             version = await catalog_version(session)
             if version.tracks == 0:
                 return None
             same_catalog = previous is not None and previous.fingerprint == version.fingerprint
             rows = None if same_catalog else await catalog_rows(session)
-            feedback = await feedback_rows(session)
-            if registry is None:
-                registry = await load_active_models(session)
-        chart = None
+            active = await load_active_models(session)
         if previous is not None and same_catalog:
             catalog, content = previous.catalog, previous.content
             chart = previous.catalog_chart
         else:
             assert rows is not None
-            catalog = item_catalog(rows)
+            catalog = await asyncio.to_thread(item_catalog, rows)
             content = await asyncio.to_thread(
                 content_model, self.settings, version.fingerprint, catalog
             )
+            chart = await asyncio.to_thread(_catalog_chart, catalog)
+        crowd = self._crowd if same_catalog else None
+        base, weights_from = await asyncio.to_thread(
+            compose_base, active, content, catalog, crowd.popularity() if crowd else None
+        )
+        if weights_from != active.weights_from:  # warned once; the defaults blend instead
+            active = dataclasses.replace(active, weights=None, weights_from=weights_from)
+        self._version += 1
+        return Serving(
+            version=self._version,
+            fingerprint=version.fingerprint,
+            catalog=catalog,
+            content=content,
+            active=active,
+            base=base,
+            catalog_chart=chart,
+            built_at=time.monotonic(),
+        )
 
-        def assemble() -> Serving:
-            # Row-by-row conversions of every feedback row: here, not on the event loop.
-            servers = ["" if guild is None else str(guild) for guild in feedback.guilds]
-            return _assemble(
-                version.fingerprint,
-                catalog,
-                content,
-                registry,
-                interactions(feedback),
-                servers,
-                chart,
+    async def _load_crowd(self, catalog: ItemCatalog) -> Crowd:
+        """Everyone's share from every feedback row: one column-wise read at start-up or
+        for a new catalog; afterwards only members whose feedback changed are read."""
+        async with self.database.sessions() as session:
+            rows = await feedback_rows(session)
+        return await asyncio.to_thread(lambda: Crowd.from_rows(Rows.of(rows, catalog), catalog))
+
+    @property
+    def serving(self) -> Serving | None:
+        return self._serving
+
+    # --- feedback -----------------------------------------------------------------------
+
+    def feedback_changed(self, user_id: int | None = None) -> None:
+        """A member's feedback or plays changed (None: anyone's, e.g. a bulk import): their
+        state is built again on their next request, and their share of the crowd (listener
+        counts, trending) is re-read in the background."""
+        if user_id is None:
+            self.members.clear()
+            self._stale_builds.update(self._building)
+            self._crowd_everyone = True
+        else:
+            self.members.drop(user_id)
+            if user_id in self._building:
+                self._stale_builds.add(user_id)
+            self._crowd_pending.add(user_id)
+        self._crowd_wanted += 1
+        if self._crowd_task is None or self._crowd_task.done():
+            self._crowd_task = asyncio.get_running_loop().create_task(
+                self._sync_crowd(), name="earworm-crowd"
             )
 
-        serving = await asyncio.to_thread(assemble)
-        return dataclasses.replace(serving, built_at=time.monotonic())
+    async def _sync_crowd(self) -> None:
+        """Apply changed members' rows to the crowd until none are waiting."""
+        try:
+            await self._apply_crowd_changes()
+        finally:
+            async with self._crowd_applied:
+                self._crowd_done = self._crowd_wanted
+                self._crowd_applied.notify_all()
+
+    async def _apply_crowd_changes(self) -> None:
+        while self._crowd_pending or self._crowd_everyone:
+            serving, crowd = self._serving, self._crowd
+            if serving is None or crowd is None:
+                self._crowd_pending.clear()
+                self._crowd_everyone = False
+                return
+            wanted = self._crowd_wanted
+            try:
+                if self._crowd_everyone:
+                    self._crowd_everyone = False
+                    self._crowd_pending.clear()
+                    self._crowd = await self._load_crowd(serving.catalog)
+                    continue
+                users = sorted(self._crowd_pending)
+                self._crowd_pending.clear()
+                async with self.database.sessions() as session:
+                    rows = await feedback_rows_of(session, users)
+                changed = Rows.of(rows, serving.catalog)
+                await asyncio.to_thread(crowd.replace_members, users, changed)
+            except Exception:  # the next change retries; serving goes on meanwhile
+                log.exception("could not update listener counts and trending")
+                return
+            async with self._crowd_applied:
+                self._crowd_done = wanted
+                self._crowd_applied.notify_all()
+
+    async def _crowd_caught_up(self) -> None:
+        """Wait (at most CROWD_WAIT seconds) until the feedback changes known now are applied: a
+        chart asked for right after reactions shows them."""
+        wanted = self._crowd_wanted
+        async with self._crowd_applied:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._crowd_applied.wait_for(lambda: self._crowd_done >= wanted), CROWD_WAIT
+                )
+
+    # --- members ------------------------------------------------------------------------
+
+    def member_state(self, user_id: int) -> MemberState | None:
+        """The member's cached state, if any (for tests and benchmarks)."""
+        return self.members.peek(user_id)
+
+    def member_cache_stats(self) -> dict[str, int]:
+        return self.members.to_json()
+
+    async def _member(self, user_id: int, serving: Serving) -> MemberState:
+        """The member's state for `serving`: cached, or built from their own rows (one
+        build at a time per member; concurrent requests share it)."""
+        state = self.members.get(user_id, serving.version)
+        if state is not None:
+            return state
+        pending = self._building.get(user_id)
+        if pending is not None:
+            state = await asyncio.shield(pending)
+            if state.serving_version == serving.version:
+                return state
+        future: asyncio.Future[MemberState] = asyncio.get_running_loop().create_future()
+        self._building[user_id] = future
+        self._stale_builds.discard(user_id)
+        try:
+            state = await self._build_member(user_id, serving)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: a lone failure is not "never retrieved"
+            raise
+        finally:
+            if self._building.get(user_id) is future:
+                del self._building[user_id]
+        if user_id not in self._stale_builds and self._serving is serving:
+            self.members.put(state)
+        self._stale_builds.discard(user_id)
+        future.set_result(state)
+        return state
+
+    async def _build_member(self, user_id: int, serving: Serving) -> MemberState:
+        try:
+            async with self.database.sessions() as session:
+                rows = await feedback_rows_of(session, [user_id])
+                plays = await _member_plays(session, user_id)
+        except Exception:
+            log.exception("could not read member %s's feedback", user_id)
+            raise UserFacingError(MEMBER_UNAVAILABLE) from None
+
+        def build() -> MemberState:
+            from recommender.feedback import feedback_weight
+
+            weights = [
+                feedback_weight(kind, value)
+                for kind, value in zip(rows.kinds, rows.values, strict=True)
+            ]
+            times = [moment.timestamp() for moment in rows.created_at]
+            interactions = member_interactions(user_id, rows.tracks, weights, times, plays)
+            content = serving.content.with_mode("genre")
+            return MemberState(
+                user_id=user_id,
+                serving_version=serving.version,
+                interactions=interactions,
+                components=member_components(serving.base, interactions, content),
+                tracks=frozenset(interactions.items.tolist()),
+                built_at=0.0,
+            )
+
+        state = await asyncio.to_thread(build)
+        return dataclasses.replace(state, built_at=time.monotonic())
+
+    def _warm(self, users: Iterable[int]) -> None:
+        """Build these members' states again in the background (after a swap)."""
+        waiting = list(users)
+        if not waiting or (self._warm_task is not None and not self._warm_task.done()):
+            return
+
+        async def warm() -> None:
+            for user in waiting:
+                serving = self._serving
+                if serving is None:
+                    return
+                try:
+                    await self._member(user, serving)
+                except Exception:  # their next request will say what went wrong
+                    log.debug("could not warm member %s", user, exc_info=True)
+
+        self._warm_task = asyncio.get_running_loop().create_task(warm(), name="earworm-warm")
+
+    async def _hybrid(self, serving: Serving) -> Hybrid:
+        """The shared hybrid with the crowd's listener counts, refreshed from them at most
+        once per `min_refresh_seconds` (O(tracks))."""
+        crowd = self._crowd
+        cached = self._popular
+        if crowd is None:
+            return serving.base
+        if cached is not None and cached[0] == serving.version:
+            _, seen, at, hybrid = cached
+            fresh = seen == crowd.version
+            if fresh or time.monotonic() - at < self.min_refresh_seconds:
+                return hybrid
+        version = crowd.version
+        hybrid = await asyncio.to_thread(lambda: serving.base.with_popularity(crowd.popularity()))
+        self._popular = (serving.version, version, time.monotonic(), hybrid)
+        return hybrid
+
+    async def scores_for(self, user_id: int) -> np.ndarray:
+        """The member's blended scores over every track (diagnostics and tests)."""
+        serving = self._require_serving()
+        state = await self._member(user_id, serving)
+        hybrid = await self._hybrid(serving)
+        member = hybrid.with_member(state.interactions, state.components)
+        return await asyncio.to_thread(member.score_users, [str(user_id)])
+
+    def _require_serving(self) -> Serving:
+        if self._serving is None:
+            raise UserFacingError(EMPTY_CATALOG)
+        return self._serving
 
     # --- requests -----------------------------------------------------------------------
 
@@ -311,15 +412,24 @@ class Engine:
         self, user_id: int, guild_id: int | None, count: int, genre: str | None = None
     ) -> PickList:
         count = _checked_count(count)
-        serving = await self._current(user_id)
+        serving = self._require_serving()
         genre_name = _genre_name(serving, genre) if genre else None
+        state = await self._member(user_id, serving)
+        hybrid = await self._hybrid(serving)
         async with self.database.sessions() as session:
             served = await recently_served(session, user_id, RECENT_PICKS)
         recent = [item.track_id for item in served]
-        member = str(user_id)
+        timings = self.timings
 
         def pick() -> tuple[list[Recommendation], str]:
-            return _personal_picks(serving, member, count, genre_name, recent)
+            started = time.perf_counter()
+            member = hybrid.with_member(state.interactions, state.components)
+            found = _personal_picks(
+                member, serving.catalog, str(user_id), count, genre_name, recent
+            )
+            if timings is not None:
+                timings.record("compute recommend", time.perf_counter() - started)
+            return found
 
         results, tier = await self.model_calls.run(pick)
         title = "Picks for you" + (f" in {genre_name}" if genre_name else "")
@@ -345,7 +455,7 @@ class Engine:
         seeds = list(dict.fromkeys(track_ids))
         if not 1 <= len(seeds) <= MAX_MIX_SEEDS:
             raise UserFacingError(f"A mix takes 1 to {MAX_MIX_SEEDS} different tracks.")
-        serving = await self._current()
+        serving = self._require_serving()
         model = serving.content.with_mode(mode)
         names = []
         for seed in seeds:
@@ -378,12 +488,15 @@ class Engine:
         count = _checked_count(count)
         if scope not in SCOPES:
             raise UserFacingError(f"Scope must be one of: {', '.join(SCOPES)}.")
-        serving = await self._current()
+        serving = self._require_serving()
+        await self._crowd_caught_up()
+        crowd = self._crowd
         guild = str(guild_id) if scope == "server" and guild_id is not None else None
+        feedback_chart = _Chart(crowd) if crowd is not None else None
 
-        def chart() -> list[Any]:
+        def chart() -> list[ChartEntry]:
             return trending_chart(
-                count, serving.catalog_chart, serving.feedback_chart, guild=guild, genre=genre
+                count, serving.catalog_chart, feedback_chart, guild=guild, genre=genre
             )
 
         try:
@@ -413,70 +526,56 @@ class Engine:
 
 
 def settle_garbage() -> None:
-    """After a reload (start, a model swap): freeze what lives now (the new snapshot's
-    many small objects) so that later collections, which Python runs every few thousand
+    """After a reload (start, a model swap): freeze what lives now (the new models' many
+    small objects) so that later collections, which Python runs every few thousand
     allocations, no longer walk them: unfrozen, each full collection stalled the event
     loop for up to a second at 50k feedback rows (bot/bench/training.py). No collection
-    here: at a million rows one took five seconds on the loop. The old snapshot is freed
-    by reference counting as it goes (it holds no reference cycles), frozen or not.
-
-    Not after the refreshes feedback triggers (every few seconds while members react):
-    cyclic garbage still uncollected at a freeze is never collected, so freezing that
-    often would leak; those refreshes reuse the catalog and content model, which hold
-    most of the objects."""
+    here: at a million rows one took five seconds on the loop. The old models are freed by
+    reference counting as they go (they hold no reference cycles), frozen or not."""
     gc.freeze()
 
 
-def _assemble(
-    fingerprint: str,
-    catalog: ItemCatalog,
-    content: ContentSimilarity,
-    registry: ActiveModels,
-    feedback: Interactions,
-    servers: list[str],
-    catalog_chart: CatalogTrending | None = None,
-) -> Serving:
-    """A snapshot from its parts; `catalog_chart`, fitted on this catalog before, is
-    reused with the new feedback instead of being fitted again."""
-    from recommender.trending import CatalogTrending, FeedbackTrending
+def _catalog_chart(catalog: ItemCatalog) -> CatalogTrending:
+    from recommender.data import Interactions
+    from recommender.trending import CatalogTrending
 
-    hybrid, weights_from = compose_hybrid(registry, content, feedback, catalog)
-    if weights_from != registry.weights_from:  # warned once; later refreshes use the defaults
-        registry = dataclasses.replace(registry, weights=None, weights_from=weights_from)
-    if catalog_chart is None:
-        catalog_chart = CatalogTrending().fit(feedback, catalog)
-    else:
-        catalog_chart = catalog_chart.with_interactions(feedback)
-    feedback_chart = FeedbackTrending(half_life_days=TRENDING_HALF_LIFE_DAYS).fit(
-        feedback, catalog, groups=servers, now=time.time()
-    )
-    return Serving(
-        fingerprint=fingerprint,
-        catalog=catalog,
-        content=content,
-        active=registry,
-        feedback=feedback,
-        servers=servers,
-        hybrid=hybrid,
-        catalog_chart=catalog_chart,
-        feedback_chart=feedback_chart,
+    return CatalogTrending().fit(Interactions.from_rows([], []), catalog)
+
+
+async def _member_plays(session: Any, user_id: int) -> Interactions | None:
+    """The member's plays as weighted interactions (recommender.plays), None without any."""
+    from recommender.plays import play_interactions
+    from storage.repositories.plays import play_counts_for_user
+
+    counts = await play_counts_for_user(session, user_id)
+    if not counts:
+        return None
+    return play_interactions(
+        [str(user_id)] * len(counts),
+        [row.track_id for row in counts],
+        [row.plays for row in counts],
+        [row.skips for row in counts],
+        [int(row.last_played.timestamp()) for row in counts],
     )
 
 
 def _personal_picks(
-    serving: Serving, member: str, count: int, genre: str | None, recent: Sequence[str]
+    hybrid: Hybrid,
+    catalog: ItemCatalog,
+    member: str,
+    count: int,
+    genre: str | None,
+    recent: Sequence[str],
 ) -> tuple[list[Recommendation], str]:
     """The hybrid's top picks, without what the member saw lately (unless nothing else is
     left) and, with a genre, only tracks of that genre."""
-    hybrid = serving.hybrid
     wanted = count * GENRE_POOL if genre else count
     wanted = min(wanted, len(hybrid.item_vocab))
     results = _safe(lambda: hybrid.recommend(member, wanted, exclude=recent)) or _safe(
         lambda: hybrid.recommend(member, wanted)
     )
     if genre:
-        in_genre = [r for r in results if genre in _genres(serving.catalog, r.item)]
-        results = in_genre
+        results = [r for r in results if genre in _genres(catalog, r.item)]
     return results[:count], hybrid.tier_of(member)
 
 

@@ -492,3 +492,30 @@ def test_keys_a_fifth_apart_are_neighbours() -> None:
     assert ranked[0] == "g"  # one step round the circle of fifths, though 7 semitones up
     assert ranked[1] == "unknown"  # the centre: nearer than any far key
     assert set(ranked[2:]) == {"f-sharp", "c-sharp"}
+
+
+def test_a_member_profile_is_exact_up_to_its_bound_and_bounded_past_it() -> None:
+    from recommender.content import bounded_profile
+
+    catalog, interactions = tiny_catalog(), tiny_interactions()
+    model = ContentSimilarity(seed=0).fit(interactions, catalog)
+    liked = [str(i) for i in catalog.ids.tolist() if model.has_features(str(i))][:12]
+    few = Interactions.from_rows(["m"] * 5, liked[:5])
+    exact = model.with_users(few).score_users(["m"])[0]
+    np.testing.assert_array_equal(model.with_member(few, max_points=5).score_users(["m"])[0], exact)
+
+    many = Interactions.from_rows(["m"] * len(liked), liked)
+    full = model.with_users(many).score_users(["m"])[0]
+    bounded = model.with_member(many, max_points=4).score_users(["m"])[0]
+    assert not np.array_equal(bounded, full)  # summarised: four points, not twelve tracks
+    finite = np.isfinite(full)
+    assert np.array_equal(np.isfinite(bounded), finite)
+    assert np.corrcoef(bounded[finite], full[finite])[0, 1] > 0.9  # and close to it
+    again = model.with_member(many, max_points=4).score_users(["m"])[0]
+    np.testing.assert_array_equal(again, bounded)  # seeded: the same every time
+
+    vectors = np.random.default_rng(0).normal(size=(50, 3))
+    weights = np.random.default_rng(1).uniform(0.1, 2.0, size=50)
+    centres, mass = bounded_profile(vectors, weights, 6)
+    assert len(centres) == len(mass) <= 6
+    assert mass.sum() == pytest.approx(weights.sum())  # every like is stood for once

@@ -96,13 +96,16 @@ def test_a_small_run_measures_idle_training_and_the_swap(
         assert swap["memory_source"] in {"VmHWM", "ru_maxrss"}
         assert swap["peak_rss_mib"] > 0
     assert report["requests_emitted"] >= sum(
-        stats["count"] for window in windows.values() for stats in window["latency_ms"].values()
+        stats["count"]
+        for window in windows.values()
+        for name, stats in window["latency_ms"].items()
+        if not name.startswith("compute ")  # the scoring inside a /recommend, not a request
     )
 
     verdicts = {target["key"]: target for target in report["targets"]}
     assert set(verdicts) == {"loop lag", "recommend"}
     idle_p99 = windows["idle"]["latency_ms"]["command recommend"]["p99_ms"]
-    assert verdicts["recommend"]["limit_ms"] == pytest.approx(2 * idle_p99, abs=1e-3)
+    assert verdicts["recommend"]["limit_ms"] == pytest.approx(2 * idle_p99, abs=2e-3)  # rounded
     assert verdicts["loop lag"]["met"] == (windows["training"]["loop_lag_ms"]["p99_ms"] < 10)
     assert "/recommend p99 ms" in result.stdout
     assert "explicit engine.reload()" in result.stdout

@@ -28,7 +28,7 @@ from bot.errors import BusyError, UserFacingError, WriterBusyError
 from bot.exts.discover import Discover
 from bot.exts.profile import Profiles
 from bot.logs import configure_logging
-from bot.serving.engine import ModelCalls
+from bot.serving.model_calls import ModelCalls
 from bot.serving.writer import FeedbackWriter
 from bot.settings import load_settings
 from bot.ui.guard import RESTARTING

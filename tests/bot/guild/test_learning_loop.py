@@ -186,23 +186,20 @@ async def test_rollback_restores_the_earlier_recommendations(server: Server) -> 
     await train_als(server)
     await record(server, newer_likes(server))
     await server.bot.engine.reload()  # serve the new likes now (as after a restart)
-    member = str(FIRST_MEMBER)
 
-    def scores() -> np.ndarray:
-        serving = server.bot.engine.serving
-        assert serving is not None
-        return serving.hybrid.score_users([member])
+    async def scores() -> np.ndarray:
+        return await server.bot.engine.scores_for(FIRST_MEMBER)
 
     first_picks = await server.bot.engine.recommend(FIRST_MEMBER, server.guild.id, 5)
-    first_scores = scores()
+    first_scores = await scores()
     [second] = (await train_als(server)).results
     assert second.status is ModelStatus.ACTIVE
-    assert not np.allclose(scores(), first_scores)  # v2 ranks differently
+    assert not np.allclose(await scores(), first_scores)  # v2 ranks differently
 
     result = await server.carol.slash(server.channel, "admin rollback", version=1)
 
     assert shown(result).content.startswith("Rolled back als: v2 → v1. v1 serves now.")
-    assert np.array_equal(scores(), first_scores)
+    assert np.array_equal(await scores(), first_scores)
     assert await server.bot.engine.recommend(FIRST_MEMBER, server.guild.id, 5) == first_picks
     card = shown(await server.alice.slash(server.channel, "recommend", count=3))
     assert "als v1" in (card.embeds[0].footer.text or "")

@@ -57,3 +57,42 @@ def test_the_serving_als_scores_members_from_their_current_feedback() -> None:
     assert hybrid.tier_of("newcomer") == "warm"  # ALS serves from FOLDED_WARM_FROM likes
     served = hybrid.components["als"].score_users(["newcomer"])[0]
     assert not np.allclose(served, als.score_users(["newcomer"])[0])  # not the fallback
+
+
+def test_a_member_served_alone_gets_what_the_hybrid_of_everyone_gives_them() -> None:
+    """The per-member engine (the shared hybrid of no member, plus one member's side) picks
+    what the hybrid composed from everyone's feedback picks, for every member: same tracks,
+    same order, same reasons, the same scores."""
+    from bot.serving.active_models import ActiveModels, compose_base, compose_hybrid
+    from bot.serving.crowd import liked_on_balance
+    from bot.serving.members import member_components
+    from recommender.als import ALS
+    from recommender.content import ContentSimilarity
+    from recommender.popularity import Popularity
+    from tests.recommender.tiny import tiny_catalog, tiny_interactions
+
+    catalog, feedback = tiny_catalog(), tiny_interactions()
+    feedback = feedback.subset(catalog.vocab.indices(feedback.items.tolist()) >= 0)
+    als = ALS(factors=4, regularization=0.1, alpha=10.0, scaling="log", iterations=10)
+    active = ActiveModels({"als": als.fit(feedback)}, {"als": 1}, {}, None, "defaults")
+    content = ContentSimilarity(seed=0).fit(feedback, catalog)
+    everyone, _ = compose_hybrid(active, content, feedback, catalog)
+
+    counts = np.zeros(len(catalog))
+    for member in feedback.user_vocab.ids.tolist():
+        mine = feedback.subset(feedback.users == member)
+        counts[liked_on_balance(catalog.vocab.indices(mine.items.tolist()), mine.weights)] += 1
+    popularity = Popularity.from_counts(catalog.vocab, counts)
+    base, _ = compose_base(active, content, catalog, popularity)
+
+    for member in [*feedback.user_vocab.ids.tolist(), "stranger"]:
+        mine = feedback.subset(feedback.users == member)
+        alone = base.with_member(mine, member_components(base, mine, content.with_mode("genre")))
+        expected = everyone.recommend(member, 5)
+        found = alone.recommend(member, 5)
+        assert [r.item for r in found] == [r.item for r in expected], member
+        assert [r.reason for r in found] == [r.reason for r in expected], member
+        np.testing.assert_allclose(
+            [r.score for r in found], [r.score for r in expected], rtol=1e-6, atol=1e-9
+        )
+        assert alone.tier_of(member) == everyone.tier_of(member)

@@ -1,0 +1,91 @@
+"""The bot-wide limit on model calls: at most EARWORM_MAX_MODEL_CALLS scoring in worker
+threads at once. Past that a request waits a moment for a slot, then the member is told the
+bot is busy (`BusyError`, with when to retry) instead of piling up threads and latency for
+everyone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import statistics
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
+
+from bot.errors import BusyError
+
+T = TypeVar("T")
+# How long a request waits for a model-call slot before the member hears "busy".
+MODEL_CALL_WAIT = 1.5
+# Recent model calls whose durations estimate when a slot frees (for "try again in N s").
+RECENT_CALLS = 50
+
+
+class ModelCalls:
+    """At most `limit` model calls in worker threads at once; a caller waits up to `wait`
+    seconds for a slot, then gets BusyError. Without a bound a burst of commands queues on
+    the thread pool and every member waits longer and longer."""
+
+    def __init__(self, limit: int, wait: float = MODEL_CALL_WAIT) -> None:
+        self.limit = limit
+        self.wait = wait
+        self._slots = asyncio.Semaphore(limit)
+        # Set inside `reserved`: this request already holds a slot (per task, per bot).
+        self._reserved = contextvars.ContextVar(f"model-call-slot-{id(self)}", default=False)
+        self._durations: deque[float] = deque(maxlen=RECENT_CALLS)
+        self._waiting = 0
+        self.running = 0  # calls holding a slot now
+        self.refused = 0  # callers told the bot is busy (for metrics)
+
+    async def run(self, call: Callable[[], T]) -> T:
+        """`call()` in a worker thread once a slot is free (at once inside `reserved`)."""
+        holding = self._reserved.get()
+        if not holding:
+            await self._acquire()
+        self.running += 1
+        # perf_counter, not monotonic: the work is real time even under a virtual clock.
+        started = time.perf_counter()
+        try:
+            return await asyncio.to_thread(call)
+        finally:
+            self._durations.append(time.perf_counter() - started)
+            self.running -= 1
+            if not holding:
+                self._slots.release()
+
+    @contextlib.asynccontextmanager
+    async def reserved(self) -> AsyncIterator[None]:
+        """A slot taken now for the model calls this request makes inside the block.
+
+        For a command about to say "thinking…" in public: BusyError comes here, while the
+        member can still be answered privately, and once the slot is held the calls that
+        follow never wait or hear "busy" (after a public "thinking…" that answer would be
+        public too)."""
+        await self._acquire()
+        token = self._reserved.set(True)
+        try:
+            yield
+        finally:
+            self._reserved.reset(token)
+            self._slots.release()
+
+    async def _acquire(self) -> None:
+        if not self._slots.locked():
+            await self._slots.acquire()  # a free slot: taken at once, no timer
+            return
+        self._waiting += 1
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.wait)
+        except TimeoutError:
+            self.refused += 1
+            raise BusyError(self.retry_after()) from None
+        finally:
+            self._waiting -= 1
+
+    def retry_after(self) -> float:
+        """Seconds until a slot is likely free: those waiting share the slots, and each
+        round of `limit` calls takes about as long as the recent ones did."""
+        typical = statistics.fmean(self._durations) if self._durations else 1.0
+        return max(1.0, typical * (1 + self._waiting / self.limit))
