@@ -46,12 +46,18 @@ PERMISSIONS = discord.Permissions(
 SCOPES = ("bot", "applications.commands")
 
 
-def intents() -> discord.Intents:
-    """Only non-privileged intents: no message content, no member list."""
+def intents(settings: Settings | None = None) -> discord.Intents:
+    """Only non-privileged intents (no message content, no member list), unless listening
+    capture is on (EARWORM_LISTENING): then also presences, to see what opted-in members
+    play on Spotify, and members, without which Discord sends no member's presence. Both are
+    privileged: the developer portal must allow them (see `earworm run`)."""
     chosen = discord.Intents.none()
     chosen.guilds = True
     chosen.guild_reactions = True
     chosen.dm_reactions = True
+    if settings is not None and settings.listening:
+        chosen.presences = True
+        chosen.members = True
     return chosen
 
 
@@ -96,7 +102,7 @@ class EarwormBot(commands.Bot):
     def __init__(self, settings: Settings, **options: Any) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
-            intents=intents(),
+            intents=intents(settings),
             help_command=None,
             tree_cls=EarwormTree,
             **options,
@@ -143,7 +149,7 @@ class EarwormBot(commands.Bot):
         self._database = await open_database(self.settings.resolved_database_url)
         self._writer = FeedbackWriter(self._database, max_queue=self.settings.feedback_queue_size)
         self.spotify = SpotifyEnricher.from_settings(self.settings, self._database.sessions)
-        self._engine = Engine(self.settings, self._database)
+        self._engine = Engine(self.settings, self._database, timings=self.timings)
         await self._engine.start()
         for name in extension_names():
             await self.load_extension(name)

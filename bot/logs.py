@@ -44,7 +44,12 @@ def secret_values(settings: Settings) -> list[str]:
     percent-encoded, as it is inside a URL)."""
     values = [
         secret.get_secret_value()
-        for secret in (settings.discord_token, settings.spotify_client_secret, settings.api_token)
+        for secret in (
+            settings.discord_token,
+            settings.spotify_client_secret,
+            settings.api_token,
+            settings.lastfm_api_key,
+        )
         if secret is not None
     ]
     url = settings.resolved_database_url

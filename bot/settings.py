@@ -48,6 +48,27 @@ class Settings(BaseSettings):
     # Seconds a card waits for Spotify before it shows without album art.
     spotify_timeout: float = Field(default=3.0, gt=0, le=30, validation_alias="SPOTIFY_TIMEOUT")
 
+    # --- listening histories (issue 18) ---
+    # `/import lastfm` needs a Last.fm API key (https://www.last.fm/api/account/create);
+    # without one the command says so and Spotify exports still import.
+    lastfm_api_key: SecretStr | None = Field(default=None, validation_alias="LASTFM_API_KEY")
+    # Where Last.fm's API lives; tests point it at a local fake.
+    lastfm_api_url: str = Field(
+        default="https://ws.audioscrobbler.com/2.0/", validation_alias="LASTFM_API_URL"
+    )
+    # Seconds one Last.fm request may take before the member is told to try again later.
+    lastfm_timeout: float = Field(default=10.0, gt=0, le=120, validation_alias="LASTFM_TIMEOUT")
+    # Listening capture (/listening): on asks Discord for the privileged presence and
+    # member intents (switched on in the developer portal); off keeps the bot unprivileged.
+    listening: bool = Field(default=False, validation_alias="EARWORM_LISTENING")
+    # The largest Spotify export `/import spotify` reads (it is read in memory, never kept).
+    import_max_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        le=500 * 1024 * 1024,
+        validation_alias="EARWORM_IMPORT_MAX_BYTES",
+    )
+
     # The learning loop (bot/learning/run.py): a candidate is promoted unless its NDCG@10 on the
     # newest feedback is worse than the active model's by more than this fraction.
     promotion_tolerance: float = Field(
@@ -163,6 +184,18 @@ class Settings(BaseSettings):
             raise ValueError("EARWORM_SHARD_IDS: a shard is listed twice")
         return chosen
 
+    @field_validator("listening", mode="before")
+    @classmethod
+    def _on_or_off(cls, value: object) -> object:
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in {"on", "true", "yes", "1"}:
+                return True
+            if word in {"off", "false", "no", "0", ""}:
+                return False
+            raise ValueError("expected on or off")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
@@ -198,7 +231,12 @@ class Settings(BaseSettings):
         return level
 
     @field_validator(
-        "discord_token", "spotify_client_secret", "api_token", "shard_ids", mode="before"
+        "discord_token",
+        "spotify_client_secret",
+        "api_token",
+        "shard_ids",
+        "lastfm_api_key",
+        mode="before",
     )
     @classmethod
     def _blank_value_is_unset(cls, value: object) -> object:
@@ -220,6 +258,10 @@ class Settings(BaseSettings):
     @property
     def spotify_enabled(self) -> bool:
         return bool(self.spotify_client_id and self.spotify_client_secret)
+
+    @property
+    def lastfm_enabled(self) -> bool:
+        return self.lastfm_api_key is not None
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -2,14 +2,10 @@
 
 The tracks come from the TidyTuesday `spotify_songs.zip` of the shared datasets (real ids,
 titles, artists, albums and lengths, grouped by playlist). A member's listening is simulated
-over them, deterministically from a seed: favourites come back more often (a Zipf-like pick),
-times spread over a date range, about a fifth of the streams are skipped after a few seconds,
-some are podcast episodes. That listening is then written the way Spotify writes it:
+over them and written the way Spotify writes it by the product's own generator,
+storage/history/synthetic.py (`simulate_listening`, `extended_history`, `account_history`;
+`earworm simulate --history` uses it too). Here, beside it:
 
-- `extended_history(listens)`: the extended streaming history, `Streaming_History_Audio`
-  JSON (every field Spotify writes, podcasts included, `ts` to the second);
-- `account_history(listens)`: the account-data `StreamingHistory_music` JSON (`endTime` to
-  the minute, no ids, no podcasts);
 - `export_zip(listens)`: a zip laid out like Spotify's download (both histories in their
   folders, plus files that are not history: user data, playlists, a read-me).
 
@@ -22,15 +18,33 @@ from __future__ import annotations
 import csv
 import io
 import json
-import random
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from storage.history.synthetic import (
+    MIN_PLAYED_MS,
+    Listen,
+    account_history,
+    extended_history,
+    simulate_listening,
+)
+
+__all__ = [
+    "MIN_PLAYED_MS",
+    "Listen",
+    "PlaylistTrack",
+    "Playlists",
+    "account_history",
+    "export_zip",
+    "extended_history",
+    "read_playlists",
+    "simulate_listening",
+    "tracks_csv",
+]
+
 SONGS = "spotify_songs.zip"
-MIN_PLAYED_MS = 30_000
 EXTENDED_DIR = "Spotify Extended Streaming History"
 
 
@@ -42,17 +56,6 @@ class PlaylistTrack:
     album: str
     duration_ms: int
     row: tuple[str, ...]  # the dataset's own CSV row
-
-
-@dataclass(frozen=True, slots=True)
-class Listen:
-    """One simulated stream: a track, or a podcast episode when `track` is None."""
-
-    track: PlaylistTrack | None
-    ended: datetime
-    ms_played: int
-    skipped: bool
-    episode: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,89 +105,6 @@ def tracks_csv(header: Sequence[str], tracks: Sequence[PlaylistTrack]) -> str:
     writer.writerow(header)
     writer.writerows(track.row for track in tracks)
     return buffer.getvalue()
-
-
-def simulate_listening(
-    tracks: Sequence[PlaylistTrack],
-    *,
-    seed: int,
-    count: int,
-    start: datetime = datetime(2019, 1, 1, tzinfo=UTC),
-    end: datetime = datetime(2020, 12, 31, tzinfo=UTC),
-    skip_share: float = 0.2,
-    podcast_share: float = 0.05,
-) -> list[Listen]:
-    """`count` streams over `tracks` between `start` and `end`, oldest first (see the
-    module docstring). The same seed gives the same listening."""
-    rng = random.Random(seed)
-    order = list(tracks)
-    rng.shuffle(order)  # who the favourites are depends on the seed too
-    weights = [1.0 / (rank + 1) for rank in range(len(order))]
-    span = (end - start).total_seconds()
-    moments = sorted(rng.uniform(0, span) for _ in range(count))
-    listens: list[Listen] = []
-    for offset in moments:
-        ended = (start + timedelta(seconds=offset)).replace(microsecond=0)
-        if rng.random() < podcast_share:
-            episode = f"Episode {rng.randint(1, 300)}: Notes on Music"
-            listens.append(Listen(None, ended, rng.randint(60_000, 3_600_000), False, episode))
-            continue
-        track = rng.choices(order, weights)[0]
-        if rng.random() < skip_share:
-            listens.append(Listen(track, ended, rng.randint(500, MIN_PLAYED_MS - 1), True))
-        else:
-            heard = track.duration_ms if rng.random() < 0.8 else rng.randint(30_000, 120_000)
-            listens.append(Listen(track, ended, min(heard, track.duration_ms), False))
-    return listens
-
-
-def _extended_row(listen: Listen) -> dict[str, object]:
-    track = listen.track
-    return {
-        "ts": listen.ended.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "platform": "android",
-        "ms_played": listen.ms_played,
-        "conn_country": "GB",
-        "ip_addr": "192.0.2.1",
-        "master_metadata_track_name": track.name if track else None,
-        "master_metadata_album_artist_name": track.artist if track else None,
-        "master_metadata_album_album_name": track.album if track else None,
-        "spotify_track_uri": f"spotify:track:{track.id}" if track else None,
-        "episode_name": listen.episode,
-        "episode_show_name": "Notes on Music" if listen.episode else None,
-        "spotify_episode_uri": "spotify:episode:5eMHxZm5k9VG9aaYhQFFzB" if listen.episode else None,
-        "audiobook_title": None,
-        "audiobook_uri": None,
-        "audiobook_chapter_uri": None,
-        "audiobook_chapter_title": None,
-        "reason_start": "clickrow" if listen.skipped else "trackdone",
-        "reason_end": "fwdbtn" if listen.skipped else "trackdone",
-        "shuffle": False,
-        "skipped": listen.skipped,
-        "offline": False,
-        "offline_timestamp": int(listen.ended.timestamp() * 1000),
-        "incognito_mode": False,
-    }
-
-
-def extended_history(listens: Sequence[Listen]) -> bytes:
-    """The extended streaming history JSON of `listens`, as Spotify indents it."""
-    return json.dumps([_extended_row(listen) for listen in listens], indent=2).encode()
-
-
-def account_history(listens: Sequence[Listen]) -> bytes:
-    """The account-data `StreamingHistory_music` JSON of `listens` (podcasts left out)."""
-    rows = [
-        {
-            "endTime": listen.ended.strftime("%Y-%m-%d %H:%M"),
-            "artistName": listen.track.artist,
-            "trackName": listen.track.name,
-            "msPlayed": listen.ms_played,
-        }
-        for listen in listens
-        if listen.track is not None
-    ]
-    return json.dumps(rows, indent=2, ensure_ascii=False).encode()
 
 
 def export_zip(

@@ -16,6 +16,16 @@ Every round, through SimCord:
   picks are judged the same way but never reacted to, so that policy learns nothing.
 - **random**: five uniformly random catalog tracks per member, judged the same way.
 
+**Imported histories (`--history`).** Each member's playlist is split in two halves
+(seeded): the hidden taste every policy is judged against is one half, and a fourth policy,
+**history**, has members of the same tastes who, before round 1, import a Spotify extended
+streaming history made from the other half (storage/history/synthetic.py: repeated plays of
+favourites, some quick skips, written as Spotify writes it) through `/import spotify`
+with a SimCord attachment, as a member would, then reveal the same likes and judge picks
+like the earworm members. The imported tracks are never the ones judged, so a pick is not
+rewarded for repeating what was imported (and played tracks are not offered anyway). One
+run then reports the like-rate per round with and without histories, side by side.
+
 **Background listeners.** Every playlist of the table that is NOT a simulated member's
 is recorded before the run as a background listener who liked its catalog tracks (as
 `earworm demo` records its history; `--background N` keeps the first N): other real
@@ -56,10 +66,16 @@ from storage.database import Database
 from storage.dto import TrackSummary
 
 POLICIES = ("earworm", "random", "trending")
+HISTORY = "history"  # the fourth policy with --history: earworm after an imported history
 PICKS = 5
 REVEALED = 3
 MIN_PLAYLIST_TRACKS = 15  # catalog tracks; fewer say too little about a taste
 ADMIN_ROLE = "admins"
+# Imported histories (--history): streams per track of the imported half, and their length
+# (the catalog's durations are not needed: a stream of 30 s or more counts as heard).
+HISTORY_STREAMS_PER_TRACK = 8
+HISTORY_TRACK_MS = 210_000
+HISTORY_FILE = "Streaming_History_Audio_2019-2020_0.json"
 # Background members' ids: far from any snowflake SimCord hands out, and from the demo's.
 FIRST_BACKGROUND_MEMBER = 200_000_000_000_000_000
 BACKGROUND_AGE_DAYS = 30
@@ -73,12 +89,14 @@ Say = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Taste:
-    """A member's hidden taste: one real playlist."""
+    """A member's hidden taste: one real playlist (with --history, half of it: `history`
+    holds the other half, the tracks the member's imported history plays)."""
 
     playlist: str
     tracks: frozenset[str]
     artists: frozenset[str]
     revealed: tuple[str, ...]
+    history: tuple[TrackSummary, ...] = ()
 
     def likes(self, track: TrackSummary) -> bool:
         main_artist = track.artists[0] if track.artists else None
@@ -91,6 +109,8 @@ class SimulationReport:
     rounds: int
     seed: int
     rates: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in POLICIES})
+    # With --history: what the history members' imports stored (members, plays, new tracks).
+    history: dict[str, int] | None = None
     training: list[str] = field(default_factory=list)  # one line per retraining
     # Feedback rows the bot stored for the members, by policy and kind (read back at the end).
     stored: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -103,7 +123,9 @@ class SimulationReport:
     )
 
     def to_json(self) -> dict[str, Any]:
+        extra = {} if self.history is None else {"history": self.history}
         return {
+            **extra,
             "policies": self.rates,
             "users": self.users,
             "rounds": self.rounds,
@@ -142,21 +164,32 @@ async def catalog_tracks(
 
 
 def choose_tastes(
-    known: dict[str, list[TrackSummary]], playlists: Sequence[Playlist], users: int, seed: int
+    known: dict[str, list[TrackSummary]],
+    playlists: Sequence[Playlist],
+    users: int,
+    seed: int,
+    *,
+    split: bool = False,
 ) -> list[Taste]:
-    """`users` playlists with `MIN_PLAYLIST_TRACKS`+ catalog tracks, drawn with `seed`."""
+    """`users` playlists with `MIN_PLAYLIST_TRACKS`+ catalog tracks, drawn with `seed`.
+    With `split`, each taste is half of its playlist and `history` the other half."""
     tastes = []
     for playlist in playlists:
         tracks = known[playlist.id]
         if len(tracks) < MIN_PLAYLIST_TRACKS:
             continue
         rng = random.Random(f"{seed}:{playlist.id}")
+        history: list[TrackSummary] = []
+        if split:
+            shuffled = rng.sample(tracks, len(tracks))
+            history, tracks = shuffled[: len(shuffled) // 2], shuffled[len(shuffled) // 2 :]
         tastes.append(
             Taste(
                 playlist=playlist.id,
                 tracks=frozenset(track.id for track in tracks),
                 artists=frozenset(artist for track in tracks for artist in track.artists),
                 revealed=tuple(rng.sample([track.id for track in tracks], REVEALED)),
+                history=tuple(history),
             )
         )
     if users > len(tastes):
@@ -209,6 +242,26 @@ async def record_background(
     return members, likes
 
 
+def history_file(taste: Taste, seed: int) -> tuple[str, bytes, frozenset[str]]:
+    """The extended streaming history a history member uploads: streams over the imported
+    half of its playlist (favourites more often, some quick skips, no podcasts); its file
+    name, bytes and the tracks it plays (a track of the half may come up in no stream)."""
+    from storage.history.synthetic import Track, extended_history, simulate_listening
+
+    tracks = [
+        Track(t.id, t.name, t.artists[0] if t.artists else "", t.album or "", HISTORY_TRACK_MS)
+        for t in taste.history
+    ]
+    listens = simulate_listening(
+        tracks,
+        seed=seed,
+        count=HISTORY_STREAMS_PER_TRACK * len(tracks),
+        podcast_share=0.0,
+    )
+    played = frozenset(listen.track.id for listen in listens if listen.track is not None)
+    return HISTORY_FILE, extended_history(listens), played
+
+
 # --- the simulation -------------------------------------------------------------------------
 
 
@@ -236,12 +289,20 @@ class Simulation:
     """One run against a started SimCord env whose bot is the real one."""
 
     def __init__(
-        self, env: Any, tastes: list[Taste], seed: int, say: Say, refused: dict[str, Counter[str]]
+        self,
+        env: Any,
+        tastes: list[Taste],
+        seed: int,
+        say: Say,
+        refused: dict[str, Counter[str]],
+        *,
+        history: bool = False,
     ) -> None:
         self.env = env
         self.refused = refused
         self.tastes = tastes
         self.say = say
+        self.seed = seed
         self.rng = random.Random(seed)
         self.guild = env.create_guild("Simulation")
         self.channel = self.guild.create_text_channel("music")
@@ -255,17 +316,58 @@ class Simulation:
         self.watchers = [
             self.guild.add_member(env.create_user(f"watcher{n}")) for n in range(len(tastes))
         ]
-        self.likes_given = 0
+        # With --history: members of the same tastes who import a history first.
+        self.listeners = (
+            [self.guild.add_member(env.create_user(f"listener{n}")) for n in range(len(tastes))]
+            if history
+            else []
+        )
+        self.likes_given: Counter[str] = Counter()  # card likes, by policy
+        # Picks that were tracks of the member's own imported history (should stay 0).
+        self.repeated: Counter[str] = Counter()
+        self.imported: list[frozenset[str]] = [frozenset() for _ in self.listeners]
 
     @property
     def database(self) -> Database:
         return self.env.bot.database  # type: ignore[no-any-return]
 
     async def reveal(self) -> None:
-        """Each member's first likes, with /like as a member would."""
-        for member, taste in zip(self.members, self.tastes, strict=True):
-            for track in taste.revealed:
-                await member.slash(self.channel, "like", track=track)
+        """Each member's first likes, with /like as a member would (the history members
+        reveal the same ones)."""
+        for members in (self.members, self.listeners):
+            for member, taste in zip(members, self.tastes, strict=False):  # none: no history
+                for track in taste.revealed:
+                    await member.slash(self.channel, "like", track=track)
+
+    async def import_histories(self) -> dict[str, int]:
+        """Each history member uploads its history with `/import spotify`, as a member
+        would; what the bot stored, read back from its database."""
+        from sqlalchemy import func, select
+
+        from storage.models import Track
+        from storage.repositories.plays import count_user_plays
+
+        failed = 0
+        for number, (member, taste) in enumerate(zip(self.listeners, self.tastes, strict=True)):
+            name, data, self.imported[number] = history_file(taste, self.seed * 100_003 + number)
+            result = await member.slash(self.channel, "import spotify", file=(name, data))
+            answer = result.response.content if result.response is not None else ""
+            if "imported" not in answer:
+                failed += 1
+                self.say(f"listener{number}: the import was refused: {answer[:120]}")
+        plays = 0
+        async with self.database.sessions() as session:
+            for member in self.listeners:
+                plays += await count_user_plays(session, member.id)
+            outside = await session.scalar(
+                select(func.count()).select_from(Track).where(Track.danceability.is_(None))
+            )
+        return {
+            "members": len(self.listeners) - failed,
+            "plays": plays,
+            "tracks_outside_catalog": int(outside or 0),
+            "refused": failed,
+        }
 
     async def retrain(self) -> str:
         """`/admin retrain model:als`; the line that says how it ended."""
@@ -291,14 +393,18 @@ class Simulation:
             self.refused[policy]["refused" if outcome == "answered" else outcome] += 1
         return card
 
-    async def earworm_round(self) -> float:
+    async def earworm_round(self, policy: str = "earworm") -> float:
+        """The earworm members' round (or, for `history`, the history members')."""
+        members = self.listeners if policy == HISTORY else self.members
         liked = shown = 0
-        for member, taste in zip(self.members, self.tastes, strict=True):
+        for number, (member, taste) in enumerate(zip(members, self.tastes, strict=True)):
             result = await member.slash(self.channel, "recommend", count=PICKS)
-            card = self._card_or_refusal("earworm", "recommend", result)
+            card = self._card_or_refusal(policy, "recommend", result)
             if card is None:
                 continue
             picks = await card_tracks(self.database, card.id)
+            imported = self.imported[number] if policy == HISTORY else frozenset()
+            self.repeated[policy] += sum(track.id in imported for track in picks)
             for position, track in enumerate(picks):
                 shown += 1
                 likes = taste.likes(track)
@@ -307,7 +413,7 @@ class Simulation:
                     await member.click(card, custom_id="earworm:card:like")
                 if not likes or position < len(picks) - 1:
                     await member.click(card, custom_id="earworm:card:next")
-        self.likes_given += liked
+        self.likes_given[policy] += liked
         return liked / shown if shown else 0.0
 
     async def trending_round(self) -> float:
@@ -338,9 +444,12 @@ class Simulation:
 
         policy_of = {m.id: "earworm" for m in self.members}
         policy_of.update({w.id: "trending" for w in self.watchers})
+        policy_of.update({m.id: HISTORY for m in self.listeners})
         async with self.database.sessions() as session:
             records = await feedback_since(session, None)
         counts: dict[str, Counter[str]] = {"earworm": Counter(), "trending": Counter()}
+        if self.listeners:
+            counts[HISTORY] = Counter()
         for record in records:
             policy = policy_of.get(record.user_id)
             if policy is not None:
@@ -356,15 +465,17 @@ async def simulate(
     seed: int,
     say: Say,
     background: int | None = None,
+    history: bool = False,
 ) -> SimulationReport:
+    """The simulation (module docstring); `history` adds the history members' policy."""
     from bot.composition import database_for
     from storage.repositories.snapshots import catalog_rows
 
     playlists = await asyncio.to_thread(read_playlists, playlists_path(settings))
     async with database_for(settings) as database:
         known = await catalog_tracks(database, playlists)
-        tastes = choose_tastes(known, playlists, users, seed)
-        history = await record_background(database, known, playlists, tastes, background)
+        tastes = choose_tastes(known, playlists, users, seed, split=history)
+        listened = await record_background(database, known, playlists, tastes, background)
         async with database.sessions() as session:
             catalog = list((await catalog_rows(session)).ids)
     # Imported only now: importing the bot makes discord.py log about the simulated
@@ -378,10 +489,17 @@ async def simulate(
     # Training runs in a child process inside /admin retrain: give each step time to finish.
     env = Env(bot, settle_timeout=600)
     await env.start()
-    report = SimulationReport(users=users, rounds=rounds, seed=seed, background=history)
-    say(f"background: {history[0]} other playlists as listeners with {history[1]:,} likes")
+    report = SimulationReport(users=users, rounds=rounds, seed=seed, background=listened)
+    if history:
+        report.rates[HISTORY] = []
+        report.refused[HISTORY] = Counter()
+    say(f"background: {listened[0]} other playlists as listeners with {listened[1]:,} likes")
     try:
-        sim = Simulation(env, tastes, seed, say, report.refused)
+        sim = Simulation(env, tastes, seed, say, report.refused, history=history)
+        if history:
+            say(f"{users} history members import a history of half their playlist ...")
+            report.history = await sim.import_histories()
+            say(f"imported: {report.history['plays']:,} plays")
         say(f"{users} members reveal {REVEALED} likes each ...")
         await sim.reveal()
         for round_ in range(1, rounds + 1):
@@ -394,6 +512,8 @@ async def simulate(
             say(f"{report.training[-1]} ({trained - started:.0f} s)")
             say(f"round {round_}/{rounds}: members judge their picks ...")
             report.rates["earworm"].append(await sim.earworm_round())
+            if history:
+                report.rates[HISTORY].append(await sim.earworm_round(HISTORY))
             report.rates["trending"].append(await sim.trending_round())
             report.rates["random"].append(await sim.random_round(catalog))
             report.seconds.append(
@@ -401,7 +521,10 @@ async def simulate(
             )
             say(f"round {round_}/{rounds}: {report.seconds[-1]['picks']:.0f} s of picks")
         report.stored = await sim.stored_feedback()
-        report.earworm_likes = sim.likes_given
+        report.earworm_likes = sim.likes_given["earworm"]
+        if report.history is not None:
+            report.history["card_likes"] = sim.likes_given[HISTORY]
+            report.history["picks_from_own_history"] = sim.repeated[HISTORY]
     finally:
         await env.shutdown()
     bugs = unexpected_errors(env.errors)
@@ -419,8 +542,13 @@ def print_table(report: SimulationReport) -> None:
     )
     header = "".join(f"{f'round {n}':>10}" for n in range(1, report.rounds + 1))
     click.echo(f"{'policy':10}{header}")
-    for policy in POLICIES:
-        click.echo(f"{policy:10}" + "".join(f"{rate:>10.3f}" for rate in report.rates[policy]))
+    for policy, rates in report.rates.items():
+        click.echo(f"{policy:10}" + "".join(f"{rate:>10.3f}" for rate in rates))
+    if report.history is not None:
+        click.echo(
+            f"history: {report.history['members']} members imported "
+            f"{report.history['plays']:,} plays before round 1 (policy {HISTORY!r})"
+        )
     for line in report.training:
         click.echo(f"training {line}")
     for policy, outcomes in report.refused.items():
@@ -438,8 +566,8 @@ def plot(report: SimulationReport, path: Path) -> None:
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     rounds = list(range(1, report.rounds + 1))
-    for policy in POLICIES:
-        axes.plot(rounds, report.rates[policy], marker="o", label=policy)
+    for policy, rates in report.rates.items():
+        axes.plot(rounds, rates, marker="o", label=policy)
     axes.set_xlabel("round")
     axes.set_ylabel("like-rate")
     axes.set_xticks(rounds)

@@ -39,9 +39,21 @@ def run_bot(ctx: click.Context) -> None:
     except discord.LoginFailure:
         fail("Discord rejected DISCORD_TOKEN. Copy the bot token again from the developer portal.")
     except discord.PrivilegedIntentsRequired:
-        fail("Discord refused an intent Earworm asked for; this is a bug, please report it.")
+        fail(privileged_intents_message(settings.listening))
     except (aiohttp.ClientError, OSError) as exc:
         fail(f"cannot reach Discord ({exc}). Check the network and try again.")
+
+
+def privileged_intents_message(listening: bool) -> str:
+    """What to do when Discord refuses the intents the bot asked for."""
+    if listening:
+        return (
+            "Discord refused the privileged intents listening capture needs "
+            "(EARWORM_LISTENING=on). In the Discord developer portal, open your application, "
+            "then Bot → Privileged Gateway Intents, and turn on Presence Intent and Server "
+            "Members Intent (or set EARWORM_LISTENING=off)."
+        )
+    return "Discord refused an intent Earworm asked for; this is a bug, please report it."
 
 
 async def serve(bot: EarwormBot, token: str) -> None:

@@ -1,5 +1,6 @@
 """`earworm simulate`: real playlists as members, the real bot through SimCord, like-rate per
-round for the full system, trending-only and random picks (see bot/bench/simulate.py)."""
+round for the full system, trending-only and random picks, and with --history the full
+system after members import a listening history (see bot/bench/simulate.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ from bot.cli.common import fail, run, settings_of
     help="Other playlists (never members) recorded as background listeners. [default: all]",
 )
 @click.option(
+    "--history",
+    is_flag=True,
+    help="Also run members who first import a listening history made from half of their "
+    "playlist (through /import spotify), judged against the other half like everyone: "
+    "the like-rate with and without histories in one run (policy `history`).",
+)
+@click.option(
     "--json",
     "json_path",
     default=None,
@@ -44,6 +52,7 @@ def command(
     rounds: int,
     seed: int,
     background: int | None,
+    history: bool,
     json_path: Path | None,
     plot_path: Path | None,
 ) -> None:
@@ -66,7 +75,13 @@ def command(
 
     async def main(copy: Settings) -> SimulationReport:
         return await simulate(
-            copy, users=users, rounds=rounds, seed=seed, say=say, background=background
+            copy,
+            users=users,
+            rounds=rounds,
+            seed=seed,
+            say=say,
+            background=background,
+            history=history,
         )
 
     try:

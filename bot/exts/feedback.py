@@ -1,4 +1,5 @@
-"""Feedback: reactions and buttons on cards, /like, /dislike, /rate and /history.
+"""Feedback: reactions and buttons on cards, /like, /dislike, /rate and /history (which
+also lists the songs a member played: imported with /import or recorded with /listening).
 
 Reactions arrive as raw gateway events, so they count without the message cache and after
 restarts; a card's picks come from the CardIndex (memory first, then the database), which
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import discord
@@ -35,6 +37,7 @@ from storage.repositories.feedback import (
     count_user_feedback,
     user_feedback,
 )
+from storage.repositories.plays import TrackPlayCounts, play_counts_for_user
 from storage.repositories.tracks import get_tracks
 
 if TYPE_CHECKING:
@@ -44,9 +47,12 @@ log = logging.getLogger(__name__)
 
 HISTORY_PAGE = 10
 HISTORY_TIMEOUT = 600.0
+# Feedback rows read per query while paging (storage reads at most 100 at a time).
+FEEDBACK_CHUNK = 100
 NO_HISTORY = (
     "You haven't told me what you think of any song yet. "
-    "React 👍 on a card from `/recommend`, or use `/like`."
+    "React 👍 on a card from `/recommend`, or use `/like`. "
+    "Or bring your listening: `/import spotify` or `/import lastfm`."
 )
 _HISTORY_ICONS = {
     FeedbackKind.LIKE: ("👍", "liked"),
@@ -81,28 +87,67 @@ def history_line(record: FeedbackRecord, tracks: dict[str, TrackSummary]) -> str
     return f"{icon} {verb} {label} · {_SOURCES[record.source]} · {when}"
 
 
+def play_line(counts: TrackPlayCounts, tracks: dict[str, TrackSummary]) -> str:
+    """A song the member played (imported or recorded), all its plays on one line."""
+    track = tracks.get(counts.track_id)
+    label = track_label(track) if track else "a song no longer in the catalog"
+    when = discord.utils.format_dt(counts.last_played, "R")
+    if counts.plays:
+        return f"▶️ played {label} · {counts.plays}× · {when}"
+    if counts.skips:
+        return f"⏩ skipped {label} · {counts.skips}× · {when}"
+    return f"▶️ played {label} briefly · {when}"
+
+
+HistoryEntry = FeedbackRecord | TrackPlayCounts
+
+
+def _entry_time(entry: HistoryEntry) -> datetime:
+    return entry.created_at if isinstance(entry, FeedbackRecord) else entry.last_played
+
+
 async def history_page(
     client: discord.Client, user_id: int, page: int
 ) -> tuple[discord.Embed, int] | None:
-    """Page `page` (0 first) of the member's feedback and the number of pages; None when
-    they have given none."""
+    """Page `page` (0 first) of the member's feedback and played songs, newest first and
+    interleaved (a played song counts once, at its last play), and the number of pages;
+    None when there is neither."""
     async with database_of(client).sessions() as session:
-        total = await count_user_feedback(session, user_id)
+        feedback_total = await count_user_feedback(session, user_id)
+        played = await play_counts_for_user(session, user_id)
+        total = feedback_total + len(played)
         if total == 0:
             return None
         pages = math.ceil(total / HISTORY_PAGE)
         page = min(max(page, 0), pages - 1)
-        records = await user_feedback(
-            session, user_id, limit=HISTORY_PAGE, offset=page * HISTORY_PAGE
-        )
-        found = await get_tracks(session, [record.track_id for record in records])
+        wanted = (page + 1) * HISTORY_PAGE
+        records: list[FeedbackRecord] = []
+        while len(records) < min(wanted, feedback_total):
+            chunk = await user_feedback(session, user_id, limit=FEEDBACK_CHUNK, offset=len(records))
+            if not chunk:
+                break
+            records += chunk
+        played.sort(key=lambda counts: counts.last_played, reverse=True)
+        timeline: list[HistoryEntry] = [*records[:wanted], *played[:wanted]]
+        timeline.sort(key=_entry_time, reverse=True)  # stable: feedback first on a tie
+        shown = timeline[page * HISTORY_PAGE : wanted]
+        found = await get_tracks(session, [entry.track_id for entry in shown])
     tracks = {track.id: track for track in found}
+    lines = [
+        history_line(entry, tracks)
+        if isinstance(entry, FeedbackRecord)
+        else play_line(entry, tracks)
+        for entry in shown
+    ]
     embed = discord.Embed(
-        title="Your feedback",
-        description="\n".join(history_line(record, tracks) for record in records),
+        title="Your feedback and plays" if played else "Your feedback",
+        description="\n".join(lines),
         colour=discord.Colour.blurple(),
     )
-    embed.set_footer(text=f"Page {page + 1} of {pages} · {total} in all")
+    counted = (
+        f"{feedback_total} feedback · {len(played)} songs played" if played else f"{total} in all"
+    )
+    embed.set_footer(text=f"Page {page + 1} of {pages} · {counted}")
     return embed, pages
 
 
@@ -262,7 +307,9 @@ class Feedback(commands.Cog):
         )
         await interaction.response.send_message(text, ephemeral=True)
 
-    @app_commands.command(name="history", description="What you've told Earworm, newest first")
+    @app_commands.command(
+        name="history", description="What you've told Earworm and played, newest first"
+    )
     async def history(self, interaction: discord.Interaction) -> None:
         shown = await history_page(self.bot, interaction.user.id, 0)
         if shown is None:

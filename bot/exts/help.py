@@ -20,6 +20,14 @@ REACTIONS = (
     "**On a recommendation card**, react 👍 like · ❤️ love · 👎 dislike · ⏭️ skip (or press its "
     "buttons). Anyone's reaction counts for them, and removing it takes it back."
 )
+# What is stored about a member and why (bot/exts/privacy.py deletes and exports it).
+STORED = (
+    "**What I keep about you**, to learn your taste: your reactions, likes and ratings, the "
+    "cards shown to you, and the songs you played: imported with `/import` (a Spotify export "
+    "is read in memory and never kept, only its plays are) or recorded while you opt in with "
+    "`/listening` (your Spotify status, nobody else's). `/export-me` shows all of it, "
+    "`/forget-me` deletes it."
+)
 
 Leaf = app_commands.Command[Any, ..., Any]
 Root = app_commands.Command[Any, ..., Any] | app_commands.Group
@@ -91,7 +99,9 @@ def help_embed(
 
     embed = discord.Embed(
         title="🎧 Earworm: music recommendations",
-        description=f"Type `/` and pick a command; [options] are optional.\n\n{REACTIONS}",
+        description=(
+            f"Type `/` and pick a command; [options] are optional.\n\n{REACTIONS}\n\n{STORED}"
+        ),
         color=COLOR,
     )
     for name, value in lines_to_fields("Commands", everyday) + lines_to_fields(

@@ -1,5 +1,12 @@
 """A member's own data: /forget-me deletes every row about them (after a confirm button),
-/export-me hands it to them as a JSON file. Both answer only the member who asked."""
+/export-me hands it to them as a JSON file. Both answer only the member who asked.
+
+What is stored about a member: their feedback (reactions, buttons, /like, /rate), the cards
+shown to them, their plays (imported with /import or recorded with /listening) and whether
+they opted in to listening. A cog that keeps something about members in memory offers a
+privacy hook, `forget_member(user_id)` (see `MemberMemory`); /forget-me calls every such
+hook before it deletes the rows, so nothing is recorded again from memory afterwards.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import gzip
 import io
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import discord
 from discord import app_commands
@@ -20,6 +27,7 @@ from bot.ui.guard import GuardedView
 from bot.ui.replies import reply_ephemeral
 from storage.repositories.feedback import count_user_feedback
 from storage.repositories.people import delete_user_data, export_user_data
+from storage.repositories.plays import count_user_plays
 
 if TYPE_CHECKING:
     from bot.app import EarwormBot
@@ -31,8 +39,25 @@ CONFIRM_SECONDS = 60.0
 ROW_WORDS = {
     "feedback": ("feedback entry", "feedback entries"),
     "recommendations_served": ("recommendation shown to you", "recommendations shown to you"),
+    "plays": ("play", "plays"),
+    "listening_optin": ("listening opt-in", "listening opt-ins"),
     "users": ("member record", "member records"),
 }
+
+
+@runtime_checkable
+class MemberMemory(Protocol):
+    """A cog that keeps something about members in memory (e.g. who opted in to listening):
+    /forget-me calls `forget_member` before deleting the member's rows."""
+
+    def forget_member(self, user_id: int) -> None: ...
+
+
+def forget_in_memory(bot: EarwormBot, user_id: int) -> None:
+    """Every cog's privacy hook, for one member."""
+    for cog in bot.cogs.values():
+        if isinstance(cog, MemberMemory):
+            cog.forget_member(user_id)
 
 
 def plural(count: int, words: tuple[str, str]) -> str:
@@ -77,7 +102,9 @@ class ForgetMeConfirm(GuardedView):
     @discord.ui.button(label="Delete my data", style=discord.ButtonStyle.danger, emoji="🗑️")
     async def confirm(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
         self.stop()
-        # Through the writer: feedback queued before the confirm is deleted too.
+        # Memory first: nothing (a listened play) is recorded again once the rows are gone.
+        forget_in_memory(self.bot, self.owner_id)
+        # Through the writer: feedback and plays queued before the confirm are deleted too.
         counts = await self.bot.writer.run(lambda session: delete_user_data(session, self.owner_id))
         log.info("deleted the data of user %s on request: %s", self.owner_id, counts)
         # The engine and the card index cache what members like and were shown: forget it now.
@@ -139,12 +166,14 @@ class Privacy(commands.Cog):
     async def forget_me(self, interaction: discord.Interaction) -> None:
         async with self.bot.database.sessions() as session:
             feedback = await count_user_feedback(session, interaction.user.id)
+            plays = await count_user_plays(session, interaction.user.id)
         view = ForgetMeConfirm(self.bot, interaction)
         await interaction.response.send_message(
             "This deletes **everything** Earworm stores about you: your "
             f"{plural(feedback, ROW_WORDS['feedback'])} (likes, loves, dislikes, skips "
-            "and ratings) and the list of songs recommended to you. Your recommendations "
-            "start over, and this can't be undone.",
+            f"and ratings), your {plural(plays, ROW_WORDS['plays'])} (imported or recorded "
+            "while listening), your listening opt-in and the list of songs recommended to "
+            "you. Your recommendations start over, and this can't be undone.",
             view=view,
             ephemeral=True,
         )
@@ -160,6 +189,8 @@ class Privacy(commands.Cog):
             export_file, data, interaction.user.id, interaction.filesize_limit
         )
         entries = plural(len(data["feedback"]), ROW_WORDS["feedback"])
+        if data["plays"]:
+            entries += f", {plural(len(data['plays']), ROW_WORDS['plays'])}"
         await interaction.followup.send(
             f"Here is everything Earworm stores about you ({entries}).",
             file=file,

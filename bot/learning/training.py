@@ -10,6 +10,8 @@ Too little feedback is refused, not trained unmeasured: with fewer than
 `MIN_VALIDATION_MEMBERS` members who liked `MIN_LIKES_PER_MEMBER` or more tracks there is no
 held-out like to check a model against, and a collaborative model from a handful of likes is
 no better than the trending and sounds-like recommendations the bot serves without one.
+Plays count as implicit feedback here (a track played often enough is "liked": its weight
+is positive), so members with imported or recorded listening are learned from too.
 """
 
 from __future__ import annotations
@@ -51,10 +53,19 @@ class TrainingError(Exception):
 
 @dataclass(frozen=True)
 class TrainingData:
-    """What the models learn from: the catalog and every feedback row as interactions."""
+    """What the models learn from: the catalog, and every feedback row followed by every
+    member's plays per track as interactions (recommender.plays weighs them: explicit
+    feedback always outweighs listening). The first `feedback_rows` interactions are the
+    feedback rows, in the snapshot's order; the plays come after them."""
 
     catalog: ItemCatalog
     interactions: Interactions
+    feedback_rows: int = -1  # -1: all of them are feedback (no plays)
+
+    @property
+    def play_rows(self) -> int:
+        """How many interactions are plays (aggregated per member and track)."""
+        return 0 if self.feedback_rows < 0 else len(self.interactions) - self.feedback_rows
 
 
 @dataclass(frozen=True)
@@ -93,8 +104,9 @@ def check_trainable(summary: FeedbackSummary) -> None:
     """TrainingError unless there is enough positive feedback to train and validate."""
     if summary.rows == 0:
         raise TrainingError(
-            "there is no feedback yet: a collaborative model learns from members' likes; "
-            "ask again once members have reacted to some recommendations"
+            "there is no feedback yet: a collaborative model learns from members' likes "
+            "and plays; ask again once members have reacted to some recommendations or "
+            "imported their listening"
         )
     if summary.positive_rows == 0:
         raise TrainingError(

@@ -2,7 +2,8 @@
 
 `earworm worker train RUN_DIR` reads only the run's files: `plan.json` (which kinds to
 train, the version and artifact directory of each, the active models to beat) and
-`snapshot.npz` (the catalog and feedback, see storage.snapshot). For each kind it
+`snapshot.npz` (the catalog, feedback and plays, see storage.snapshot). Plays join the
+feedback as implicit interactions (recommender.plays) and always train. For each kind it
 
 1. measures the candidate on a **time-based holdout**: feedback newer than a cutoff is held
    out; a model of the kind is fitted on the older rows and ranks every track for each
@@ -56,6 +57,7 @@ from recommender.data import Interactions
 from recommender.evaluation.runner import EvaluationData, evaluate_model
 from recommender.evaluation.splits import newer_than
 from recommender.feedback import feedback_weight
+from recommender.plays import play_interactions
 from storage.snapshot import Snapshot, read_snapshot
 
 PLAN = "plan.json"
@@ -141,17 +143,43 @@ def corrupt_if_asked(directory: Path) -> None:
 
 
 def training_data(snapshot: Snapshot) -> TrainingData:
+    """The snapshot's feedback rows, then its plays (per member and track, weighted by
+    recommender.plays, timed at the last play), as one set of interactions: nightly ALS
+    learns from members' listening as well as from their reactions."""
     weights = [
         feedback_weight(kind, None if math.isnan(value) else int(value))
         for kind, value in zip(snapshot.kinds.tolist(), snapshot.values.tolist(), strict=True)
     ]
-    interactions = Interactions(
+    feedback = Interactions(
         users=snapshot.users.astype(np.str_),
         items=snapshot.tracks,
         weights=np.asarray(weights, dtype=np.float64),
         timestamps=snapshot.created,
     )
-    return TrainingData(catalog=item_catalog(snapshot.catalog), interactions=interactions)
+    plays = snapshot.plays
+    listened = play_interactions(
+        plays.users, plays.tracks, plays.plays, plays.skips, plays.last_played
+    )
+    interactions = Interactions(
+        users=np.concatenate([feedback.users, listened.users]).astype(np.str_),
+        items=np.concatenate([feedback.items, listened.items]).astype(np.str_),
+        weights=np.concatenate([feedback.weights, listened.weights]),
+        timestamps=np.concatenate([feedback.timestamps, listened.timestamps]).astype(np.int64),
+    )
+    return TrainingData(
+        catalog=item_catalog(snapshot.catalog),
+        interactions=interactions,
+        feedback_rows=len(feedback),
+    )
+
+
+def newer_feedback(snapshot: Snapshot, data: TrainingData, cutoff: int) -> np.ndarray:
+    """Which interactions the holdout takes: feedback rows after `cutoff`. Plays always
+    train: they have no feedback id, and the holdout measures what members told the bot
+    about what it showed them."""
+    newer = np.zeros(len(data.interactions), dtype=bool)
+    newer[: len(snapshot)] = snapshot.feedback_ids > cutoff
+    return newer
 
 
 def cutoff_id(snapshot: Snapshot, active: list[ActiveInfo]) -> int:
@@ -218,7 +246,7 @@ def holdout_comparison(
     kind = candidate.kind
     actives = compared_actives(kind, plan)
     cutoff = cutoff_id(snapshot, actives)
-    split = newer_than(data.interactions, snapshot.feedback_ids > cutoff)
+    split = newer_than(data.interactions, newer_feedback(snapshot, data, cutoff))
     members = len(np.unique(split.test.users))
     if members < MIN_HOLDOUT_MEMBERS:
         return {"usable": False, "members": members, "cutoff_feedback_id": cutoff}
@@ -267,6 +295,7 @@ def train_candidate(
         "version": candidate.version,
         "feedback_through_id": snapshot.max_feedback_id,
         "training_rows": len(data.interactions),
+        "play_rows": data.play_rows,
     }
     if not comparison["usable"] and kind in plan.active:
         active = plan.active[kind]
@@ -293,6 +322,8 @@ def train_candidate(
     model.fit(data.interactions, data.catalog)
     metrics.update(fit_details(model, data, plan.seed, time.perf_counter() - started))
     metrics["feedback_through_id"] = snapshot.max_feedback_id
+    metrics["play_rows"] = data.play_rows  # (member, track) pairs of plays among the rows
+    metrics["plays_through_id"] = snapshot.max_play_id
     progress(f"{kind}: saving v{candidate.version}")
     fault("save")
     model.save(Path(candidate.artifact))

@@ -23,6 +23,7 @@ from storage.repositories.plays import play_counts_for_user
 from storage.repositories.tracks import get_tracks, search_tracks
 from tests.conftest import SPOTIFY_CATALOG, require_shared
 from tests.factories import KAGGLE_114K_HEADER, kaggle_row, track_id, write_csv
+from tests.fakes.lastfm_server import FakeLastfm
 from tests.fixtures_history import (
     account_history,
     export_zip,
@@ -30,7 +31,6 @@ from tests.fixtures_history import (
     simulate_listening,
     tracks_csv,
 )
-from tests.fakes.lastfm_server import FakeLastfm
 
 MEMBER = 123_456_789_012_345_678
 OTHER = 223_456_789_012_345_678

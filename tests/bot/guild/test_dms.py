@@ -27,6 +27,9 @@ EVERYDAY = {
     "forget-me",
     "export-me",
     "help",
+    "import spotify",
+    "import lastfm",
+    "listening",
 }
 
 
