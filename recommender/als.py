@@ -59,7 +59,7 @@ fit. The same seed and data give the same search and the same factors.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -215,7 +215,7 @@ class ALS(FactorModel):
 
     # --- folding in ----------------------------------------------------------------------
 
-    def with_users(self, interactions: Interactions) -> ALS:
+    def with_users(self, interactions: Interactions, played: Collection[str] = ()) -> ALS:
         """The same fitted item factors, each user's vector solved from their feedback in
         `interactions` (e.g. the feedback as it is now) when they are scored: a like counts
         at once, not only after the next retrain, and a member who joined since then is
@@ -224,7 +224,10 @@ class ALS(FactorModel):
         This is "folding in" (implicit's `recalculate_user`): ALS's user step, exact, with
         the item factors held fixed, x_u = (Y^T C_u Y + λI)^-1 Y^T C_u p_u, with the
         confidences of the trained scaling and alpha. A track the model was not trained on
-        adds nothing until the next retrain. The item side is shared, not copied."""
+        adds nothing until the next retrain. The item side is shared, not copied.
+
+        `played`: items the members only listened to (plays, no reaction), which reasons
+        name as played ("because you played X")."""
         twin = copy.copy(self)
         twin._users = interactions.user_vocab
         summed = interactions.matrix(twin._users, self._items)
@@ -235,6 +238,8 @@ class ALS(FactorModel):
         twin._profile = confidences(matrix, config["scaling"], float(config["alpha"]))
         twin._user_factors = np.zeros((0, self._item_factors.shape[1]), dtype=np.float32)
         twin._folded = True
+        listened = self._items.indices(list(played))
+        twin._played = frozenset(listened[listened >= 0].tolist())
         twin._derive_users()
         return twin
 

@@ -36,7 +36,7 @@ score for a track is its mean similarity to the tracks they liked.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -384,6 +384,7 @@ class ContentSimilarity(Recommender):
         self._liked = sp.csr_matrix((0, 0), dtype=np.float32)
         # Per member row: summarising points and weights of a long profile (with_member).
         self._anchors: dict[int, tuple[FloatArray, FloatArray]] = {}
+        self._played: frozenset[int] = frozenset()  # listened to only: reasons say so
         self._report: dict[str, Any] = {}
         self._encoder: TrackEncoder | None = None
 
@@ -557,12 +558,18 @@ class ContentSimilarity(Recommender):
         return twin
 
     def with_member(
-        self, interactions: Interactions, max_points: int = PROFILE_POINTS
+        self,
+        interactions: Interactions,
+        max_points: int = PROFILE_POINTS,
+        played: Collection[str] = (),
     ) -> ContentSimilarity:
         """`with_users` for the one member in `interactions`, with their profile bounded:
         past `max_points` liked tracks it scores against weighted k-means centres of the
-        liked vectors instead of every liked track (see `bounded_profile`)."""
+        liked vectors instead of every liked track (see `bounded_profile`). `played`: the
+        tracks they only listened to, which reasons name as played."""
         twin = self.with_users(interactions)
+        listened = self.item_vocab.indices(list(played))
+        twin._played = frozenset(listened[listened >= 0].tolist())
         twin._anchors = {}
         for row in range(len(twin._users)):
             liked, weights = twin._liked_of(row)
@@ -754,7 +761,9 @@ class ContentSimilarity(Recommender):
         if len(liked) == 0 or not self._has_vector[item_index]:
             return "sounds like tracks you liked"
         sims = self.similarity(liked, np.asarray([item_index]))[:, 0]
-        return self._reason(int(liked[np.argmax(sims)]), int(item_index))
+        anchor = int(liked[np.argmax(sims)])
+        why = self._reason(anchor, int(item_index))
+        return f"{why}, which you played" if anchor in self._played else why
 
     # --- reasons ----------------------------------------------------------------------------
 

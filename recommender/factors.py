@@ -230,6 +230,8 @@ class FactorModel(Recommender):
         self._profile = sp.csr_matrix((0, 0), dtype=np.float32)
         self._seen = sp.csr_matrix((0, 0), dtype=np.float32)
         self._popularity = np.zeros(0)
+        # Items a member only listened to (no reaction): reasons say "played" for them.
+        self._played: frozenset[int] = frozenset()
         self._derive()
 
     # --- subclass hooks ------------------------------------------------------------------
@@ -378,7 +380,8 @@ class FactorModel(Recommender):
             strongest = contribution.argmax(axis=0)
             for column, source in enumerate(strongest.tolist()):
                 if contribution[source, column] > 0:
-                    named[column] = f"because you liked {self._labels[liked[source]]}"
+                    verb = "played" if int(liked[source]) in self._played else "liked"
+                    named[column] = f"because you {verb} {self._labels[liked[source]]}"
         return [
             text or self._popular_reason(int(item)) for text, item in zip(named, items, strict=True)
         ]

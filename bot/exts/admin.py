@@ -326,7 +326,7 @@ def _last_training(status: service.AdminStatus) -> str:
     if skip is not None and (outcome is None or skip.at > outcome.finished_at):
         text += (
             f"\nNightly run skipped {format_dt(skip.at, 'R')}: {skip.new_rows:,} new feedback "
-            f"rows, {skip.needed:,} needed"
+            f"rows and plays, {skip.needed:,} needed"
         )
     return text[:1024]
 

@@ -29,6 +29,7 @@ from bot.learning.run import (
     feedback_through,
     kinds_label,
     parse_kinds,
+    plays_through,
     run_training,
     verify_artifact,
 )
@@ -40,6 +41,7 @@ from storage.dto import CatalogStats
 from storage.models import FeedbackKind, ModelStatus
 from storage.repositories.bot_settings import get_setting, set_setting
 from storage.repositories.feedback import count_feedback_after
+from storage.repositories.plays import count_plays_after
 from storage.repositories.registry import (
     ModelNotActivatableError,
     ModelRecord,
@@ -156,14 +158,18 @@ class TrainingRunner:
         return outcome
 
     async def new_feedback_rows(self) -> int:
-        """Feedback rows that arrived since the last finished run's snapshot."""
+        """Feedback rows and plays that arrived since the last finished run's snapshot
+        (members who only import or play teach the models too)."""
         through = await feedback_through(self.database)
+        played = await plays_through(self.database)
         async with self.database.sessions() as session:
-            return await count_feedback_after(session, through)
+            rows = await count_feedback_after(session, through)
+            return rows + await count_plays_after(session, played)
 
     async def run_if_due(self) -> TrainingOutcome | SkippedRun | None:
         """The nightly run: trains everything unless a run is going (None) or fewer than
-        `training_min_new_rows` feedback rows arrived since the last run (SkippedRun)."""
+        `training_min_new_rows` feedback rows and plays arrived since the last run
+        (SkippedRun)."""
         if self.running:
             log.info("nightly training skipped: a training is already running")
             return None
@@ -171,7 +177,11 @@ class TrainingRunner:
         needed = self.settings.training_min_new_rows
         if new_rows < needed:
             self.last_skip = SkippedRun(datetime.now(UTC), new_rows, needed)
-            log.info("nightly training skipped: %d new feedback rows, %d needed", new_rows, needed)
+            log.info(
+                "nightly training skipped: %d new feedback rows and plays, %d needed",
+                new_rows,
+                needed,
+            )
             return self.last_skip
         return await asyncio.shield(self.start(self.settings.nightly_models))
 

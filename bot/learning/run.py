@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 RUNS_FOLDER = "training"
 THROUGH_KEY = "training_feedback_through"  # newest feedback row the last run saw
+PLAYS_THROUGH_KEY = "training_plays_through"  # newest play the last run saw
 MAX_REASON = 900
 STEPS = ("snapshot", "train")
 
@@ -397,6 +398,9 @@ async def conclude(
                 note=result.reason,
             )
         await set_setting(session, THROUGH_KEY, str(report["snapshot"]["max_feedback_id"]))
+        plays = report["snapshot"].get("max_play_id")
+        if plays is not None:
+            await set_setting(session, PLAYS_THROUGH_KEY, str(plays))
         await session.commit()
     return [result for result, *_ in rows]
 
@@ -566,4 +570,11 @@ async def feedback_through(database: Database) -> int:
     """The newest feedback row the last finished run trained on (0 before any)."""
     async with database.sessions() as session:
         stored = await get_setting(session, THROUGH_KEY)
+    return int(stored) if stored and stored.isdigit() else 0
+
+
+async def plays_through(database: Database) -> int:
+    """The newest play the last finished run trained on (0 before any)."""
+    async with database.sessions() as session:
+        stored = await get_setting(session, PLAYS_THROUGH_KEY)
     return int(stored) if stored and stored.isdigit() else 0

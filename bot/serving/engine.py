@@ -346,11 +346,13 @@ class Engine:
             times = [moment.timestamp() for moment in rows.created_at]
             interactions = member_interactions(user_id, rows.tracks, weights, times, plays)
             content = serving.content.with_mode("genre")
+            reacted = {track for track, weight in zip(rows.tracks, weights, strict=True) if weight}
+            played = frozenset(plays.items.tolist()) - reacted if plays is not None else frozenset()
             return MemberState(
                 user_id=user_id,
                 serving_version=serving.version,
                 interactions=interactions,
-                components=member_components(serving.base, interactions, content),
+                components=member_components(serving.base, interactions, content, played),
                 tracks=frozenset(interactions.items.tolist()),
                 built_at=0.0,
             )

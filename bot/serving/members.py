@@ -37,9 +37,13 @@ class MemberState:
 
 
 def member_components(
-    base: Hybrid, interactions: Interactions, content: Any | None
+    base: Hybrid,
+    interactions: Interactions,
+    content: Any | None,
+    played: frozenset[str] = frozenset(),
 ) -> dict[str, Recommender]:
-    """The member-side models for `interactions` (one member). CPU work: call in a thread."""
+    """The member-side models for `interactions` (one member); `played`, the tracks they
+    only listened to, which reasons name as played. CPU work: call in a thread."""
     from recommender.als import ALS
 
     if len(interactions) == 0:
@@ -47,9 +51,10 @@ def member_components(
     found: dict[str, Recommender] = {}
     als = base.components.get("als")
     if isinstance(als, ALS):
-        found["als"] = als.with_users(interactions)
+        found["als"] = als.with_users(interactions, played=played)
     if content is not None and "content" in base.components:
-        found["content"] = content.with_member(recent_rows(interactions, CONTENT_PROFILE_ROWS))
+        recent = recent_rows(interactions, CONTENT_PROFILE_ROWS)
+        found["content"] = content.with_member(recent, played=played)
     return found
 
 

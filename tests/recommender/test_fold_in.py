@@ -83,3 +83,19 @@ def test_a_folded_model_saves_and_loads_with_its_solved_vectors(tmp_path: Path) 
     np.testing.assert_allclose(
         loaded.score_users(users), folded.score_users(users), rtol=1e-5, atol=1e-6
     )
+
+
+def test_a_track_only_listened_to_is_named_as_played() -> None:
+    data = two_tastes([])
+    model = ALS(**GIVEN).fit(data)
+    member = Interactions.from_rows(["n", "n"], ["a1", "a2"], [0.4, 1.0])
+    liked = model.with_users(member)
+    listened = model.with_users(member, played=["a1"])
+
+    said = liked.recommend("n", 3)
+    played = listened.recommend("n", 3)
+    assert [r.item for r in played] == [r.item for r in said]  # the same picks
+    assert all("you liked" in r.reason for r in said if "because" in r.reason)
+    from_a1 = [r.reason for r in played if r.reason.endswith("a1")]
+    assert from_a1
+    assert all(reason.startswith("because you played") for reason in from_a1), from_a1

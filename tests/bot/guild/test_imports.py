@@ -531,9 +531,6 @@ async def test_the_next_recommend_starts_from_the_imported_history(server: Serve
     assert played.isdisjoint(picks)  # nothing she already plays
 
 
-@pytest.mark.xfail(
-    reason="needs the per-member engine: a pick built from plays says so", strict=False
-)
 async def test_the_reason_says_it_comes_from_the_members_listening(server: Server) -> None:
     _, _, card = await import_and_recommend(server)
 

@@ -96,7 +96,7 @@ async def test_the_nightly_run_trains_at_its_time_and_skips_without_new_feedback
     assert "Latest run from here (als) finished" in last
     assert "als v1 active (no active model to compare with" in last
     assert "Nightly run skipped <t:" in last
-    assert last.endswith("0 new feedback rows, 10 needed")
+    assert last.endswith("0 new feedback rows and plays, 10 needed")
 
 
 @training

@@ -146,3 +146,20 @@ def test_earworm_train_fits_als_on_plays(env: dict[str, str], data_dir: Path) ->
     assert {r.item for r in model.recommend(listener, 5)}.isdisjoint(
         track_id(n) for n in range(4)
     )  # what they already play is never offered back
+
+
+async def test_plays_count_toward_the_nightly_minimum(data_dir: Path) -> None:
+    """Members who only import or play teach the models too: the nightly run is not
+    skipped for want of feedback rows when plays arrived."""
+    from bot.learning.admin import TrainingRunner
+    from bot.settings import load_settings
+
+    settings = load_settings(EARWORM_DATA_DIR=str(data_dir))
+    database = await open_database(database_url_in(data_dir))
+    try:
+        runner = TrainingRunner(settings, database)
+        before = await runner.new_feedback_rows()
+        await play(database, LISTENER, track_id(1), 3, skipped=2)
+        assert await runner.new_feedback_rows() == before + 5
+    finally:
+        await database.close()
