@@ -574,9 +574,11 @@ class ContentSimilarity(Recommender):
         for row in range(len(twin._users)):
             liked, weights = twin._liked_of(row)
             if len(liked) > max_points:
-                twin._anchors[row] = bounded_profile(
+                points, mass = bounded_profile(
                     twin._vectors[liked], weights, max_points, seed=twin.seed
                 )
+                # In the vectors' own precision: scoring reads every track's vector.
+                twin._anchors[row] = (points.astype(np.float32), mass.astype(np.float32))
         return twin
 
     # --- similarity -------------------------------------------------------------------------
@@ -710,7 +712,7 @@ class ContentSimilarity(Recommender):
     def _anchor_scores(self, points: FloatArray, weights: FloatArray) -> FloatArray:
         """The member's profile (as `_profile_scores`) over summarising points instead of
         liked tracks: a few vectors, each weighing what the liked tracks it stands for did."""
-        query = points.astype(np.float32)
+        query = np.asarray(points, dtype=np.float32)
         with _one_blas_thread():
             sims = query @ self._vectors.T
         if self.tuning.metric == "euclidean":
@@ -725,7 +727,8 @@ class ContentSimilarity(Recommender):
         if profile == "max":
             total = sims.max(axis=0).astype(np.float64)
         else:  # "mean" (and "centroid", whose one point the exact form handles anyway)
-            total = (weights @ sims) / weights.sum()
+            mass = np.asarray(weights, dtype=sims.dtype)
+            total = (mass @ sims).astype(np.float64) / float(mass.sum())
         total[~self._has_vector] = -np.inf
         return total
 

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import importlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -149,6 +150,8 @@ class Engine:
 
     async def start(self) -> None:
         """Load everything; with an empty catalog the engine waits for one (see reload)."""
+        # What building a member's state imports, imported now: not on a member's request.
+        await asyncio.to_thread(importlib.import_module, "sklearn.cluster")
         await self.reload()
 
     async def reload(self) -> None:
