@@ -49,6 +49,8 @@ from recommender.vocab import Vocabulary
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+# Members, what each has seen and what each liked (users x items), for `with_member`.
+MemberRows = tuple[Vocabulary, sp.csr_matrix, sp.csr_matrix]
 
 TIERS = ("light", "warm")
 DEFAULT_THRESHOLD = 5
@@ -221,7 +223,10 @@ class Hybrid(Recommender):
         return twin
 
     def with_member(
-        self, interactions: Interactions, components: Mapping[str, Recommender] | None = None
+        self,
+        interactions: Interactions,
+        components: Mapping[str, Recommender] | None = None,
+        rows: MemberRows | None = None,
     ) -> Self:
         """The same hybrid serving the members of `interactions` (typically one member and
         their own feedback), with member-side `components` in place of the shared ones
@@ -229,20 +234,29 @@ class Hybrid(Recommender):
         worked out again, so this costs in proportion to their feedback, not everyone's.
 
         A replacement must rank the same items in the same order as the one it replaces
-        (it is the same fitted model with its user side swapped)."""
+        (it is the same fitted model with its user side swapped). `rows`: what
+        `member_rows` gave for these interactions earlier (then nothing is worked out)."""
         components = components or {}
         twin = copy.copy(self)
         twin.components = {**self.components, **components}
         for name, model in components.items():
             if model.item_vocab is not self.components[name].item_vocab:
                 raise ValueError(f"the member's {name} must share the fitted {name}'s items")
-        twin._users = interactions.user_vocab
-        matrix = interactions.matrix(twin._users, self._items)
-        twin._seen = (abs(matrix) > 0).astype(np.float32).tocsr()
+        twin._users, twin._seen, twin._liked = (
+            rows if rows is not None else self.member_rows(interactions)
+        )
+        return twin
+
+    def member_rows(self, interactions: Interactions) -> MemberRows:
+        """What `with_member` works out from the members' feedback (who they are, what they
+        have seen and liked, over this hybrid's items): keep it to serve them again at once,
+        for as long as these items serve."""
+        users = interactions.user_vocab
+        matrix = interactions.matrix(users, self._items)
+        seen = (abs(matrix) > 0).astype(np.float32).tocsr()
         liked = matrix.multiply(matrix > 0).tocsr()
         liked.eliminate_zeros()
-        twin._liked = liked.astype(np.float32)
-        return twin
+        return users, seen, liked.astype(np.float32)
 
     def _fit_components(
         self, interactions: Interactions, catalog: ItemCatalog | None, seed: int

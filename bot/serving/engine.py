@@ -356,6 +356,7 @@ class Engine:
                 serving_version=serving.version,
                 interactions=interactions,
                 components=member_components(serving.base, interactions, content, played),
+                rows=serving.base.member_rows(interactions),
                 tracks=frozenset(interactions.items.tolist()),
                 built_at=0.0,
             )
@@ -403,7 +404,7 @@ class Engine:
         serving = self._require_serving()
         state = await self._member(user_id, serving)
         hybrid = await self._hybrid(serving)
-        member = hybrid.with_member(state.interactions, state.components)
+        member = hybrid.with_member(state.interactions, state.components, state.rows)
         return await asyncio.to_thread(member.score_users, [str(user_id)])
 
     def _require_serving(self) -> Serving:
@@ -428,7 +429,7 @@ class Engine:
 
         def pick() -> tuple[list[Recommendation], str]:
             started = time.perf_counter()
-            member = hybrid.with_member(state.interactions, state.components)
+            member = hybrid.with_member(state.interactions, state.components, state.rows)
             found = _personal_picks(
                 member, serving.catalog, str(user_id), count, genre_name, recent
             )

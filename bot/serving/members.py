@@ -23,7 +23,7 @@ from bot.serving.active_models import CONTENT_PROFILE_ROWS, recent_rows
 if TYPE_CHECKING:
     from recommender.base import Recommender
     from recommender.data import Interactions
-    from recommender.hybrid import Hybrid
+    from recommender.hybrid import Hybrid, MemberRows
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class MemberState:
     serving_version: int
     interactions: Interactions  # their feedback and plays, weighted
     components: dict[str, Recommender]  # member-side models: folded ALS, content profile
+    rows: MemberRows  # who they are, what they saw and liked, over the serving items
     tracks: frozenset[str]  # every track they gave feedback on or played
     built_at: float  # time.monotonic() on the event loop
 
