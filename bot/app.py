@@ -150,6 +150,8 @@ class EarwormBot(commands.Bot):
         self._writer = FeedbackWriter(self._database, max_queue=self.settings.feedback_queue_size)
         self.spotify = SpotifyEnricher.from_settings(self.settings, self._database.sessions)
         self._engine = Engine(self.settings, self._database, timings=self.timings)
+        # Every row the writer commits moves the engine's listener counts and charts.
+        self._writer.on_changes = self._engine.feedback_written
         await self._engine.start()
         for name in extension_names():
             await self.load_extension(name)

@@ -908,6 +908,8 @@ class TrendingTally:
         self._next_seq = 0
         self._counted = 0
         self._rows: dict[int, int | tuple[int, ...]] = {}  # member * KEY_STRIDE + track
+        # Per member code: the tracks they hold rows of (for `remove_member`).
+        self._member_items: dict[int, set[int]] = {}
         self._waiting: list[tuple[float, int]] = []  # heap of (time, slot) after now
         # Counted rows by time, to forget them as they leave the window: a queue while
         # rows come in time order, a heap for the ones that come late.
@@ -1029,6 +1031,23 @@ class TrendingTally:
         rows = self._checked(users, items, servers, weights, timestamps)
         with self._lock:
             return sum(self._remove_row(*row) for row in rows)
+
+    def remove_member(self, user: str) -> int:
+        """Every row held of `user` taken back (their feedback is to be read again, or gone:
+        /forget-me): as if none had been added. Returns how many rows were taken back."""
+        with self._lock:
+            code = self._user_codes.get(str(user))
+            if code is None:
+                return 0
+            slots: list[int] = []
+            for item in list(self._member_items.get(code, ())):
+                held = self._rows[code * KEY_STRIDE + item]
+                slots.extend((held,) if held.__class__ is int else held)  # type: ignore[arg-type]
+            for slot in slots:
+                if self._state[slot] == COUNTED:
+                    self._uncount(slot)
+                self._drop(slot)
+            return len(slots)
 
     def add_row(self, user: str, item: str, server: str, weight: float, timestamp: float) -> bool:
         """`add` for one row, without building columns: whether it was taken."""
@@ -1197,6 +1216,7 @@ class TrendingTally:
         held = self._rows.get(key)
         if held is None:
             self._rows[key] = slot
+            self._member_items.setdefault(user_code, set()).add(item)
         elif held.__class__ is int:
             self._rows[key] = (held, slot)
         else:
@@ -1208,6 +1228,10 @@ class TrendingTally:
         held = self._rows[key]
         if held.__class__ is int:
             del self._rows[key]
+            items = self._member_items[self._user[slot]]
+            items.discard(self._item[slot])
+            if not items:
+                del self._member_items[self._user[slot]]
         else:
             rest = tuple(other for other in held if other != slot)
             self._rows[key] = rest[0] if len(rest) == 1 else rest

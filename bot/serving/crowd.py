@@ -1,14 +1,19 @@
-"""What everyone's feedback adds up to, kept member by member: how many members like each
-track (the hybrid's popularity, "popular: N listeners liked it") and the trending charts.
+"""What everyone's feedback adds up to: how many members like each track (the hybrid's
+popularity, "popular: N listeners liked it") and the trending charts, kept up to date from
+new rows only.
 
-Each member's share is remembered: the tracks they like on balance (their summed weight on
-the track is positive, as recommender.popularity counts them) and their rows inside the
-trending window. When a member's feedback changes, their own rows are read again (an indexed
-read) and only the difference is applied, so a reaction costs in proportion to that
-member's feedback, never to everyone's. Start-up reads every row once, column-wise.
+- **From the feedback writer** (`apply`): every committed transaction hands over the rows it
+  added and removed (storage.repositories.changes). A positive row moves one member's count
+  of positive rows on one track (a track counts a member as a listener while they have one,
+  as recommender.popularity counts them), and each row is added to or taken back from the
+  trending tally: O(rows changed).
+- **Read again** (`replace_member`): a member whose feedback changed elsewhere (a command
+  line import, a test) is read again and replaces what was known of them: O(their rows).
+- **Start-up** (`starting`, `load`, `finish`): every row once, in chunks turned into arrays.
 
-Updates run in worker threads; a lock keeps readers (a popularity snapshot, a chart) from
-seeing a member half-applied.
+Weights are taken in tenths (every feedback weight is a whole number of tenths), so the
+trending tally is given exactly the weights a fit would see. Updates run in worker threads;
+a lock keeps readers from seeing a change half-applied.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,156 +32,190 @@ if TYPE_CHECKING:
     from recommender.data import ItemCatalog
     from recommender.popularity import Popularity
     from recommender.trending import ChartEntry, TrendingTally
+    from storage.repositories.changes import FeedbackChange
     from storage.repositories.snapshots import FeedbackRows
 
 IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 TRENDING_HALF_LIFE_DAYS = 7.0
 # How far back the trending window reaches (recommender.trending: 8 half-lives).
 WINDOW_SECONDS = 8 * TRENDING_HALF_LIFE_DAYS * 86_400
+SHIFT = 32  # a (member code, track) pair packed into one integer
+TENTHS = 10
 
 
-@dataclass(frozen=True)
-class Rows:
-    """Feedback rows as arrays: members, catalog positions (-1 outside the catalog),
-    servers ("" in DMs), weights and Unix times."""
-
-    users: IntArray
-    items: IntArray
-    servers: npt.NDArray[np.str_]
-    weights: FloatArray
-    times: FloatArray
-
-    @classmethod
-    def of(cls, rows: FeedbackRows, catalog: ItemCatalog) -> Rows:
-        return cls(
-            users=np.asarray(rows.users, dtype=np.int64),
-            items=catalog.vocab.indices(list(rows.tracks)).astype(np.int64),
-            servers=np.asarray(
-                ["" if guild is None else str(guild) for guild in rows.guilds], dtype=np.str_
-            ),
-            weights=np.asarray(
-                [feedback_weight(k, v) for k, v in zip(rows.kinds, rows.values, strict=True)],
-                dtype=np.float64,
-            ),
-            times=np.asarray([moment.timestamp() for moment in rows.created_at], dtype=float),
-        )
-
-    def __len__(self) -> int:
-        return len(self.users)
-
-    def take(self, keep: npt.NDArray[np.bool_] | IntArray) -> Rows:
-        return Rows(
-            self.users[keep], self.items[keep], self.servers[keep], self.weights[keep],
-            self.times[keep],
-        )  # fmt: skip
-
-
-def liked_on_balance(items: IntArray, weights: FloatArray) -> IntArray:
-    """The catalog positions whose summed weight is positive (one member's rows)."""
-    known = items >= 0
-    if not known.any():
-        return np.empty(0, dtype=np.int64)
-    unique, inverse = np.unique(items[known], return_inverse=True)
-    sums = np.bincount(inverse, weights=weights[known])
-    return unique[sums > 0]
+def tenths(kind: str, value: int | None) -> int:
+    return round(feedback_weight(kind, value) * TENTHS)
 
 
 class Crowd:
-    """Listener counts and the trending tally over one catalog, updated member by member."""
+    """Listener counts and the trending tally over one catalog."""
 
     def __init__(self, catalog: ItemCatalog, tally: TrendingTally) -> None:
         self.catalog = catalog
-        self.counts = np.zeros(len(catalog), dtype=np.float64)
         self.tally = tally
+        self.counts = np.zeros(len(catalog), dtype=np.int64)
         self.version = 0  # moves on with every change: readers know when to look again
-        self._liked: dict[int, IntArray] = {}
-        self._window: dict[int, Rows] = {}
+        self._codes: dict[int, int] = {}  # member id -> code
+        # Positive rows per (member, track): as read at start-up, sorted by pair, and what
+        # changed since, per member (it takes precedence).
+        self._base_pairs = np.empty(0, dtype=np.int64)
+        self._base_sums = np.empty(0, dtype=np.int32)
+        self._changed: dict[int, dict[int, int]] = {}
+        # Start-up chunks (`load`): pairs, and whether each row is positive.
+        self._loading: list[tuple[IntArray, npt.NDArray[np.bool_]]] = []
+        self._oldest = 0.0  # the trending window's start, at start-up
         self._lock = threading.Lock()
 
+    # --- start-up -------------------------------------------------------------------------
+
     @classmethod
-    def from_rows(cls, rows: Rows, catalog: ItemCatalog, now: float | None = None) -> Crowd:
-        """Every member's share at once (start-up, a new catalog): one pass, vectorised."""
+    def starting(cls, catalog: ItemCatalog, now: float | None = None) -> Crowd:
+        """An empty crowd to `load` every feedback row into, chunk by chunk, then `finish`."""
         from recommender.trending import TrendingTally
 
         crowd = cls(catalog, TrendingTally(TRENDING_HALF_LIFE_DAYS, catalog=catalog))
-        if not len(rows):
-            return crowd
-        order = np.argsort(rows.users, kind="stable")
-        users = rows.users[order]
-        starts = np.r_[0, np.flatnonzero(users[1:] != users[:-1]) + 1, len(users)]
-        oldest = (time.time() if now is None else now) - WINDOW_SECONDS
-        for start, stop in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
-            member = rows.take(order[start:stop])
-            user = int(member.users[0])
-            liked = liked_on_balance(member.items, member.weights)
-            if len(liked):
-                crowd._liked[user] = liked
-                crowd.counts[liked] += 1
-            recent = member.take(member.times >= oldest)
-            if len(recent):
-                crowd._window[user] = recent
-        window = [crowd._window[user] for user in crowd._window]
-        if window:
-            crowd.tally.add(*_tally_columns(_concat(window), catalog))
+        crowd._oldest = (time.time() if now is None else now) - WINDOW_SECONDS
         return crowd
 
-    def replace_members(self, users: Sequence[int], rows: Rows) -> None:
-        """`users`' feedback is now `rows` (all of theirs, possibly none): apply the
-        difference to the counts and the tally."""
-        oldest = time.time() - WINDOW_SECONDS
-        by_user = {user: rows.take(rows.users == user) for user in set(users)}
+    def load(self, rows: FeedbackRows) -> None:
+        """One chunk of start-up rows (in id order); CPU work: call in a thread."""
+        catalog = self.catalog
+        items = catalog.vocab.indices(list(rows.tracks)).astype(np.int64)
+        codes = np.fromiter((self._code(user) for user in rows.users), np.int64, len(rows))
+        weights = np.fromiter(
+            (tenths(k, v) for k, v in zip(rows.kinds, rows.values, strict=True)),
+            dtype=np.int64,
+            count=len(rows),
+        )
+        known = items >= 0
+        self._loading.append(((codes[known] << SHIFT) | items[known], weights[known] > 0))
+        times = np.fromiter((t.timestamp() for t in rows.created_at), float, len(rows))
+        recent = np.flatnonzero(known & (times >= self._oldest))
+        if len(recent):
+            self.tally.add(
+                [str(rows.users[i]) for i in recent],
+                [rows.tracks[i] for i in recent],
+                ["" if rows.guilds[i] is None else str(rows.guilds[i]) for i in recent],
+                weights[recent] / TENTHS,
+                times[recent],
+            )
+
+    def finish(self) -> None:
+        """After the last chunk: every pair's positive rows, and the listener counts."""
+        if self._loading:
+            pairs = np.concatenate([part[0] for part in self._loading])
+            positive = np.concatenate([part[1] for part in self._loading])
+            every, inverse = np.unique(pairs, return_inverse=True)
+            summed = np.bincount(inverse, weights=positive).round().astype(np.int32)
+            self._base_pairs, self._base_sums = every, summed
+            liked = every[summed > 0] & ((1 << SHIFT) - 1)
+            self.counts = np.bincount(liked, minlength=len(self.catalog)).astype(np.int64)
+        self._loading = []
+
+    def _code(self, user: int) -> int:
+        code = self._codes.get(user)
+        if code is None:
+            code = self._codes[user] = len(self._codes)
+        return code
+
+    # --- changes ----------------------------------------------------------------------------
+
+    def apply(self, changes: Sequence[FeedbackChange]) -> None:
+        """Rows a committed transaction added or removed: O(rows)."""
+        vocab = self.catalog.vocab
         with self._lock:
-            for user, member in by_user.items():
-                old = self._liked.pop(user, None)
-                if old is not None:
-                    self.counts[old] -= 1
-                liked = liked_on_balance(member.items, member.weights)
-                if len(liked):
-                    self._liked[user] = liked
-                    self.counts[liked] += 1
-                before = self._window.pop(user, None)
-                if before is not None:
-                    self.tally.remove(*_tally_columns(before, self.catalog))
-                recent = member.take(member.times >= oldest)
-                if len(recent):
-                    self._window[user] = recent
-                    self.tally.add(*_tally_columns(recent, self.catalog))
+            for change in changes:
+                item = vocab.index(change.track_id)
+                if item < 0:
+                    continue
+                weight = tenths(change.kind, change.value)
+                if weight > 0:
+                    code = self._code(change.user_id)
+                    old = self._sum(code, item)
+                    new = old + (1 if change.added else -1)
+                    self._changed.setdefault(code, {})[item] = new
+                    self.counts[item] += int(new > 0) - int(old > 0)
+                row = (
+                    str(change.user_id),
+                    change.track_id,
+                    "" if change.guild_id is None else str(change.guild_id),
+                    weight / TENTHS,
+                    change.created_at.timestamp(),
+                )
+                if change.added:
+                    self.tally.add_row(*row)
+                else:
+                    self.tally.remove_row(*row)
             self.version += 1
+
+    def replace_member(self, user: int, rows: FeedbackRows) -> None:
+        """`rows` are all of `user`'s feedback now (possibly none): what was known of them
+        is replaced. O(their rows)."""
+        items = self.catalog.vocab.indices(list(rows.tracks)).astype(np.int64)
+        weights = np.asarray(
+            [tenths(k, v) for k, v in zip(rows.kinds, rows.values, strict=True)], dtype=np.int64
+        )
+        known = items >= 0
+        fresh: dict[int, int] = {}  # positive rows per track
+        for item, weight in zip(items[known].tolist(), weights[known].tolist(), strict=True):
+            if weight > 0:
+                fresh[item] = fresh.get(item, 0) + 1
+        oldest = time.time() - WINDOW_SECONDS
+        with self._lock:
+            code = self._code(user)
+            before = self._member_sums(code)
+            for item in before.keys() | fresh.keys():
+                old, new = before.get(item, 0), fresh.get(item, 0)
+                self.counts[item] += int(new > 0) - int(old > 0)
+            self._changed[code] = {**dict.fromkeys(before, 0), **fresh}
+            self.tally.remove_member(str(user))
+            recent = [
+                i
+                for i in np.flatnonzero(known).tolist()
+                if rows.created_at[i].timestamp() >= oldest
+            ]
+            if recent:
+                self.tally.add(
+                    [str(user)] * len(recent),
+                    [rows.tracks[i] for i in recent],
+                    ["" if rows.guilds[i] is None else str(rows.guilds[i]) for i in recent],
+                    weights[recent] / TENTHS,
+                    [rows.created_at[i].timestamp() for i in recent],
+                )
+            self.version += 1
+
+    def _sum(self, code: int, item: int) -> int:
+        changed = self._changed.get(code)
+        if changed is not None and item in changed:
+            return changed[item]
+        pair = (code << SHIFT) | item
+        at = int(np.searchsorted(self._base_pairs, pair))
+        if at < len(self._base_pairs) and self._base_pairs[at] == pair:
+            return int(self._base_sums[at])
+        return 0
+
+    def _member_sums(self, code: int) -> dict[int, int]:
+        start, stop = np.searchsorted(self._base_pairs, [code << SHIFT, (code + 1) << SHIFT])
+        found = dict(
+            zip(
+                (self._base_pairs[start:stop] & ((1 << SHIFT) - 1)).tolist(),
+                self._base_sums[start:stop].tolist(),
+                strict=True,
+            )
+        )
+        found.update(self._changed.get(code, {}))
+        return found
+
+    # --- reading ----------------------------------------------------------------------------
 
     def popularity(self) -> Popularity:
         """A popularity component from the counts as they are now."""
         from recommender.popularity import Popularity
 
         with self._lock:
-            return Popularity.from_counts(self.catalog.vocab, self.counts.copy())
+            counts = self.counts.astype(np.float64)
+        return Popularity.from_counts(self.catalog.vocab, counts)
 
     def chart(self, k: int, guild: str | None, genre: str | None) -> list[ChartEntry]:
-        """The trending tally's chart now (recommender.trending.FeedbackTrending.top)."""
-        with self._lock:
-            return self.tally.top(k, guild=guild, genre=genre, now=time.time())
-
-
-def _concat(parts: Sequence[Rows]) -> Rows:
-    return Rows(
-        np.concatenate([part.users for part in parts]),
-        np.concatenate([part.items for part in parts]),
-        np.concatenate([part.servers for part in parts]),
-        np.concatenate([part.weights for part in parts]),
-        np.concatenate([part.times for part in parts]),
-    )
-
-
-def _tally_columns(
-    rows: Rows, catalog: ItemCatalog
-) -> tuple[list[str], list[str], list[str], FloatArray, FloatArray]:
-    """The tally's columns: member and track ids as strings (as the charts name them)."""
-    known = rows.items >= 0
-    rows = rows.take(known)
-    return (
-        [str(user) for user in rows.users.tolist()],
-        catalog.ids[rows.items].tolist(),
-        rows.servers.tolist(),
-        rows.weights,
-        rows.times,
-    )
+        """The trending tally's chart now (as recommender.trending.FeedbackTrending.top)."""
+        return self.tally.top(k, guild=guild, genre=genre, now=time.time())

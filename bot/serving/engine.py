@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.errors import UserFacingError
 from bot.serving.active_models import ActiveModels, compose_base, load_active_models
-from bot.serving.crowd import Crowd, Rows
+from bot.serving.crowd import Crowd
 from bot.serving.members import (
     MemberCache,
     MemberState,
@@ -48,7 +48,7 @@ from bot.settings import Settings
 from storage.database import Database
 from storage.repositories.catalog_version import catalog_version
 from storage.repositories.served import recently_served
-from storage.repositories.snapshots import catalog_rows, feedback_rows, feedback_rows_of
+from storage.repositories.snapshots import catalog_rows, feedback_chunks, feedback_rows_of
 from storage.repositories.tracks import track_details
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ if TYPE_CHECKING:
     from recommender.data import Interactions, ItemCatalog
     from recommender.hybrid import Hybrid
     from recommender.trending import CatalogTrending, ChartEntry
+    from storage.repositories.changes import FeedbackChange
+    from storage.repositories.snapshots import FeedbackRows
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -137,7 +139,8 @@ class Engine:
         self._swap = asyncio.Lock()
         self._building: dict[int, asyncio.Future[MemberState]] = {}
         self._stale_builds: set[int] = set()  # builds that read rows older than a change
-        self._crowd_pending: set[int] = set()
+        self._crowd_pending: set[int] = set()  # members to read again
+        self._crowd_changes: list[FeedbackChange] = []  # rows the writer handed over
         self._crowd_everyone = False
         self._crowd_task: asyncio.Task[None] | None = None
         # Changes asked for and applied so far: a chart waits (briefly) for those before it.
@@ -215,11 +218,14 @@ class Engine:
         )
 
     async def _load_crowd(self, catalog: ItemCatalog) -> Crowd:
-        """Everyone's share from every feedback row: one column-wise read at start-up or
-        for a new catalog; afterwards only members whose feedback changed are read."""
+        """Everyone's share from every feedback row: one pass, chunk by chunk, at start-up
+        or for a new catalog; afterwards it moves with the rows the writer hands over."""
+        crowd = Crowd.starting(catalog)
         async with self.database.sessions() as session:
-            rows = await feedback_rows(session)
-        return await asyncio.to_thread(lambda: Crowd.from_rows(Rows.of(rows, catalog), catalog))
+            async for rows in feedback_chunks(session):
+                await asyncio.to_thread(crowd.load, rows)
+        await asyncio.to_thread(crowd.finish)
+        return crowd
 
     @property
     def serving(self) -> Serving | None:
@@ -227,19 +233,34 @@ class Engine:
 
     # --- feedback -----------------------------------------------------------------------
 
+    def feedback_written(self, changes: Sequence[FeedbackChange]) -> None:
+        """The feedback writer committed these rows (added or removed): the members' states
+        are built again on their next request, and the crowd moves by exactly these rows
+        in the background (O(rows))."""
+        for user in {change.user_id for change in changes}:
+            self._forget_member_state(user)
+        self._crowd_changes.extend(changes)
+        self._wake_crowd()
+
     def feedback_changed(self, user_id: int | None = None) -> None:
-        """A member's feedback or plays changed (None: anyone's, e.g. a bulk import): their
-        state is built again on their next request, and their share of the crowd (listener
-        counts, trending) is re-read in the background."""
+        """A member's feedback or plays changed without the writer saying which rows (an
+        import, a shell, a test; None: anyone's): their state is built again on their next
+        request, and their share of the crowd is read again in the background."""
         if user_id is None:
             self.members.clear()
             self._stale_builds.update(self._building)
             self._crowd_everyone = True
         else:
-            self.members.drop(user_id)
-            if user_id in self._building:
-                self._stale_builds.add(user_id)
+            self._forget_member_state(user_id)
             self._crowd_pending.add(user_id)
+        self._wake_crowd()
+
+    def _forget_member_state(self, user_id: int) -> None:
+        self.members.drop(user_id)
+        if user_id in self._building:
+            self._stale_builds.add(user_id)
+
+    def _wake_crowd(self) -> None:
         self._crowd_wanted += 1
         if self._crowd_task is None or self._crowd_task.done():
             self._crowd_task = asyncio.get_running_loop().create_task(
@@ -256,9 +277,10 @@ class Engine:
                 self._crowd_applied.notify_all()
 
     async def _apply_crowd_changes(self) -> None:
-        while self._crowd_pending or self._crowd_everyone:
+        while self._crowd_changes or self._crowd_pending or self._crowd_everyone:
             serving, crowd = self._serving, self._crowd
             if serving is None or crowd is None:
+                self._crowd_changes.clear()
                 self._crowd_pending.clear()
                 self._crowd_everyone = False
                 return
@@ -267,14 +289,18 @@ class Engine:
                 if self._crowd_everyone:
                     self._crowd_everyone = False
                     self._crowd_pending.clear()
+                    self._crowd_changes.clear()
                     self._crowd = await self._load_crowd(serving.catalog)
                     continue
-                users = sorted(self._crowd_pending)
-                self._crowd_pending.clear()
-                async with self.database.sessions() as session:
-                    rows = await feedback_rows_of(session, users)
-                changed = Rows.of(rows, serving.catalog)
-                await asyncio.to_thread(crowd.replace_members, users, changed)
+                if self._crowd_changes:
+                    changes, self._crowd_changes = self._crowd_changes, []
+                    await asyncio.to_thread(crowd.apply, changes)
+                if self._crowd_pending:
+                    users = sorted(self._crowd_pending)
+                    self._crowd_pending.clear()
+                    async with self.database.sessions() as session:
+                        rows = await feedback_rows_of(session, users)
+                    await asyncio.to_thread(_replace_members, crowd, users, rows)
             except Exception:  # the next change retries; serving goes on meanwhile
                 log.exception("could not update listener counts and trending")
                 return
@@ -539,6 +565,25 @@ def settle_garbage() -> None:
     here: at a million rows one took five seconds on the loop. The old models are freed by
     reference counting as they go (they hold no reference cycles), frozen or not."""
     gc.freeze()
+
+
+def _replace_members(crowd: Crowd, users: Sequence[int], rows: FeedbackRows) -> None:
+    """Each member's rows, read again, replace what the crowd knew of them."""
+    for user in users:
+        mine = [i for i, owner in enumerate(rows.users) if owner == user]
+        crowd.replace_member(
+            user,
+            dataclasses.replace(
+                rows,
+                ids=[rows.ids[i] for i in mine],
+                users=[rows.users[i] for i in mine],
+                guilds=[rows.guilds[i] for i in mine],
+                tracks=[rows.tracks[i] for i in mine],
+                kinds=[rows.kinds[i] for i in mine],
+                values=[rows.values[i] for i in mine],
+                created_at=[rows.created_at[i] for i in mine],
+            ),
+        )
 
 
 def _catalog_chart(catalog: ItemCatalog) -> CatalogTrending:

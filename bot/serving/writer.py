@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.errors import WriterBusyError
 from storage.database import Database
 from storage.models import FeedbackKind
+from storage.repositories.changes import FeedbackChange, watch_changes
 from storage.repositories.feedback import FeedbackEvent, record_feedback, record_feedback_many
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,12 @@ class _Job(Generic[T]):
 
 class FeedbackWriter:
     """The writer task runs only while there is something to write (it drains the queue
-    and ends), so an idle bot has no task parked on the queue."""
+    and ends), so an idle bot has no task parked on the queue.
+
+    `on_changes`, when given, hears every feedback row each committed transaction added or
+    removed (storage.repositories.changes): what keeps listener counts and charts up to date
+    from new rows only. Urgent jobs (a card's picks, which its command waits for) go before
+    queued reactions."""
 
     def __init__(
         self,
@@ -69,10 +75,13 @@ class FeedbackWriter:
         max_batch: int = MAX_BATCH,
         max_queue: int = MAX_QUEUE,
         full_wait: float = FULL_QUEUE_WAIT,
+        on_changes: Callable[[list[FeedbackChange]], None] | None = None,
     ) -> None:
         self._database = database
         self._max_batch = max_batch
         self._full_wait = full_wait
+        self.on_changes = on_changes
+        self._urgent: deque[_Job[Any]] = deque()
         self._queue: asyncio.Queue[_Job[Any]] = asyncio.Queue(maxsize=max_queue)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -80,17 +89,23 @@ class FeedbackWriter:
         # Feedback events written, by kind ("like", "rating", ...): the /metrics counters.
         self.written: Counter[str] = Counter()
 
-    async def run(self, operation: Operation[T]) -> T:
+    async def run(self, operation: Operation[T], *, urgent: bool = False) -> T:
         """Queue `operation` (given a session inside the batch's transaction; it must not
-        commit) and wait for its result once the batch is committed."""
+        commit) and wait for its result once the batch is committed. `urgent`: a member is
+        waiting on it (a card's picks): it goes in the next batch, before queued events."""
         if self._closed:
             raise WriterClosedError("the bot is shutting down; try again in a moment")
-        return await self._submit(_Job(operation, asyncio.get_running_loop().create_future()))
+        job = _Job(operation, asyncio.get_running_loop().create_future())
+        if urgent:
+            self._urgent.append(job)
+            self._start_draining()
+            return await job.done
+        return await self._submit(job)
 
     @property
     def queued(self) -> int:
         """Operations waiting to be written."""
-        return self._queue.qsize()
+        return self._queue.qsize() + len(self._urgent)
 
     async def _submit(self, job: _Job[T]) -> T:
         if self._queue.full():
@@ -141,8 +156,10 @@ class FeedbackWriter:
 
     async def _drain(self) -> None:
         try:
-            while not self._queue.empty():
-                batch = [self._queue.get_nowait()]
+            while self._urgent or not self._queue.empty():
+                batch: list[_Job[Any]] = []
+                while self._urgent and len(batch) < self._max_batch:
+                    batch.append(self._urgent.popleft())
                 while len(batch) < self._max_batch and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
                 await self._write(batch)
@@ -154,6 +171,7 @@ class FeedbackWriter:
     async def _write(self, batch: list[_Job[Any]]) -> None:
         try:
             async with self._database.sessions() as session, session.begin():
+                changes = self._watch(session)
                 results = await _apply(session, batch)
         except Exception:
             if len(batch) == 1:
@@ -164,6 +182,7 @@ class FeedbackWriter:
                     await self._write_alone(job)
             return
         self.batches += 1
+        self._tell(changes)
         for job, result in zip(batch, results, strict=True):
             if not job.done.done():
                 job.done.set_result(result)
@@ -171,14 +190,27 @@ class FeedbackWriter:
     async def _write_alone(self, job: _Job[Any]) -> None:
         try:
             async with self._database.sessions() as session, session.begin():
+                changes = self._watch(session)
                 result = await job.operation(session)
         except Exception as exc:  # the caller decides what it means
             if not job.done.done():
                 job.done.set_exception(exc)
             return
         self.batches += 1
+        self._tell(changes)
         if not job.done.done():
             job.done.set_result(result)
+
+    def _watch(self, session: AsyncSession) -> list[FeedbackChange] | None:
+        return watch_changes(session) if self.on_changes is not None else None
+
+    def _tell(self, changes: list[FeedbackChange] | None) -> None:
+        """After a commit: what changed, to whoever keeps counts from it."""
+        if changes and self.on_changes is not None:
+            try:
+                self.on_changes(changes)
+            except Exception:  # a reader's bug must not stop the writes
+                log.exception("could not hand over %d feedback changes", len(changes))
 
 
 async def _apply(session: AsyncSession, batch: list[_Job[Any]]) -> list[Any]:

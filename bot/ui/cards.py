@@ -260,19 +260,11 @@ async def album_art(client: discord.Client, track_id: str) -> str | None:
 # ------------------------------------------------------------------ saving feedback
 
 
-def feedback_changed(client: discord.Client, user_id: int) -> None:
-    """Let the serving engine know, so the member's next picks reflect it."""
-    engine = getattr(client, "engine", None)
-    if engine is not None:
-        engine.feedback_changed(user_id)
-
-
 async def save_feedback(client: discord.Client, event: FeedbackEvent) -> bool:
-    """Store one opinion; whether it was new (a repeated event is a no-op)."""
-    changed = await writer_of(client).record(event)
-    if changed:
-        feedback_changed(client, event.user_id)
-    return changed
+    """Store one opinion; whether it was new (a repeated event is a no-op). The writer
+    hands what it stored to the serving engine (bot.app wires it): the member's next picks
+    reflect it."""
+    return await writer_of(client).record(event)
 
 
 async def drop_card_feedback(
@@ -293,10 +285,7 @@ async def drop_card_feedback(
                 return True
         return False
 
-    removed = await writer_of(client).run(remove_first)
-    if removed:
-        feedback_changed(client, user_id)
-    return removed
+    return await writer_of(client).run(remove_first)
 
 
 # ----------------------------------------------------------------------- the buttons
@@ -525,8 +514,12 @@ async def send_card(
         )
         for position, pick in enumerate(picks.picks)
     )
-    await writer_of(interaction.client).run(lambda session: record_served(session, items))
+    # Known at once: a reaction that arrives before the picks are stored still finds them.
     card_index(interaction.client).put(Card(message.id, interaction.guild_id, items, 0))
+    # Urgent: the command answers only once its picks are stored (reactions can wait).
+    await writer_of(interaction.client).run(
+        lambda session: record_served(session, items), urgent=True
+    )
     # Seeding is four REST calls that Discord rate-limits per channel: the card is already
     # shown and its buttons work, so the command does not wait for them.
     task = asyncio.get_running_loop().create_task(seed_reactions(message))

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import StorageError
 from storage.models import Feedback, FeedbackKind, FeedbackSource, Guild, Track, User, utcnow
+from storage.repositories.changes import note_changes, watched
 from storage.repositories.people import (
     check_aware,
     check_snowflake,
@@ -156,7 +157,23 @@ async def record_feedback(session: AsyncSession, event: FeedbackEvent) -> bool:
             ],
             "index_where": table.c.message_id.is_not(None),
         }
+    replaced: list[Any] = []
     if kind is FeedbackKind.RATING:
+        if watched(session):  # the stars this replaces, for whoever keeps a log
+            replaced = list(
+                (
+                    await session.execute(
+                        select(*_change_columns()).where(
+                            table.c.user_id == event.user_id,
+                            _same_message(event.message_id),
+                            table.c.track_id == event.track_id,
+                            table.c.kind == kind,
+                            table.c.source == source,
+                            table.c.value.is_distinct_from(event.value),
+                        )
+                    )
+                ).all()
+            )
         statement = statement.on_conflict_do_update(
             **target,
             set_={
@@ -170,8 +187,31 @@ async def record_feedback(session: AsyncSession, event: FeedbackEvent) -> bool:
     else:
         statement = statement.on_conflict_do_nothing(**target)
     # RETURNING yields a row only when a row was inserted or updated.
-    result = await session.execute(statement.returning(table.c.id))
-    return result.first() is not None
+    row = (await session.execute(statement.returning(*_change_columns()))).first()
+    if row is None:
+        return False
+    note_changes(session, replaced, added=False)
+    note_changes(session, [row], added=True)
+    return True
+
+
+def _change_columns() -> list[Any]:
+    table = Feedback.__table__
+    return [
+        table.c.id,
+        table.c.user_id,
+        table.c.guild_id,
+        table.c.track_id,
+        table.c.kind,
+        table.c.value,
+        table.c.created_at,
+    ]
+
+
+def _same_message(message_id: int | None) -> ColumnElement[bool]:
+    if message_id is None:
+        return Feedback.message_id.is_(None)
+    return Feedback.message_id == message_id
 
 
 async def record_feedback_many(
@@ -212,14 +252,12 @@ async def record_feedback_many(
                 ]
             )
             .on_conflict_do_nothing(index_elements=key_columns, index_where=where)
-            .returning(
-                table.c.user_id, table.c.message_id, table.c.track_id, table.c.kind, table.c.source
-            )
+            .returning(*_change_columns(), table.c.message_id, table.c.source)
         )
-        for row in (await session.execute(statement)).mappings():
-            inserted.add(
-                _key(row["user_id"], row["message_id"], row["track_id"], row["kind"], row["source"])
-            )
+        rows = (await session.execute(statement)).all()
+        note_changes(session, (row[:7] for row in rows), added=True)
+        for row in rows:
+            inserted.add(_key(row.user_id, row.message_id, row.track_id, row.kind, row.source))
     results = []
     for event in events:
         key = _key(event.user_id, event.message_id, event.track_id, event.kind, event.source)
@@ -309,15 +347,19 @@ async def remove_feedback(
     else:
         message = Feedback.message_id == check_snowflake(message_id, "message id")
     result = await session.execute(
-        delete(Feedback).where(
+        delete(Feedback)
+        .where(
             Feedback.user_id == user_id,
             message,
             Feedback.track_id == track_id,
             Feedback.kind == kind,
             Feedback.source == source,
         )
+        .returning(*_change_columns())
     )
-    return result.rowcount > 0
+    removed = result.all()
+    note_changes(session, removed, added=False)
+    return len(removed) > 0
 
 
 def _record(row: Row[Any]) -> FeedbackRecord:

@@ -22,6 +22,7 @@ from storage.models import (
     User,
     utcnow,
 )
+from storage.repositories.changes import CHANGE_COLUMNS, note_changes, watched
 
 # Discord snowflakes are unsigned 64-bit, but the columns are signed BIGINT; real ids stay
 # below 2**63 until about 2084.
@@ -89,6 +90,16 @@ async def delete_user_data(session: AsyncSession, user_id: int) -> dict[str, int
     """
     check_snowflake(user_id, "user id")
     counts: dict[str, int] = {}
+    if watched(session):  # whoever keeps a log of feedback rows sees every one of them go
+        table = Feedback.__table__
+        removed = await session.execute(
+            delete(Feedback)
+            .where(Feedback.user_id == user_id)
+            .returning(*(table.c[name] for name in CHANGE_COLUMNS))
+        )
+        rows = removed.all()
+        note_changes(session, rows, added=False)
+        counts[Feedback.__tablename__] = len(rows)
     for model, column in (
         (Feedback, Feedback.user_id),
         (RecommendationServed, RecommendationServed.user_id),
@@ -97,7 +108,7 @@ async def delete_user_data(session: AsyncSession, user_id: int) -> dict[str, int
         (User, User.id),
     ):
         result = await session.execute(delete(model).where(column == user_id))
-        counts[model.__tablename__] = result.rowcount
+        counts[model.__tablename__] = counts.get(model.__tablename__, 0) + result.rowcount
     return counts
 
 

@@ -6,12 +6,12 @@ import asyncio
 import dataclasses
 import json
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AUDIO_FEATURES, Feedback, Genre, Track, TrackGenre
@@ -32,6 +32,9 @@ class CatalogRows:
     genres: list[tuple[str, ...]]
     popularity: list[int | None]
     features: dict[str, list[float | None]]  # audio feature name -> values
+    # As precise as the source (YYYY, YYYY-MM or YYYY-MM-DD), None where unknown; empty
+    # for rows read from a snapshot written before release dates were kept.
+    release_dates: list[str | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -63,7 +66,12 @@ async def catalog_rows(session: AsyncSession) -> CatalogRows:
     feature_columns = [getattr(Track, name) for name in AUDIO_FEATURES]
     result = await session.execute(
         select(
-            Track.id, Track.name, Track.artist_names, Track.popularity, *feature_columns
+            Track.id,
+            Track.name,
+            Track.artist_names,
+            Track.popularity,
+            Track.release_date,
+            *feature_columns,
         ).order_by(Track.id)
     )
     rows = result.all()
@@ -82,9 +90,10 @@ async def catalog_rows(session: AsyncSession) -> CatalogRows:
         genres=[tuple(genres.get(row[0], ())) for row in rows],
         popularity=[row[3] for row in rows],
         features={
-            name: [row[4 + position] for row in rows]
+            name: [row[5 + position] for row in rows]
             for position, name in enumerate(AUDIO_FEATURES)
         },
+        release_dates=[row[4] for row in rows],
     )
 
 
@@ -173,6 +182,78 @@ async def _raw_feedback_rows(session: AsyncSession) -> FeedbackRows:
         finally:
             await cursor.close()
     return await asyncio.to_thread(_columns, rows)
+
+
+# Rows per chunk of `feedback_chunks`: bounds the Python objects alive at once.
+CHUNK_ROWS = 200_000
+
+
+async def feedback_chunks(
+    session: AsyncSession, size: int = CHUNK_ROWS, *, since: datetime | None = None
+) -> AsyncIterator[FeedbackRows]:
+    """All feedback (or that created at or after `since`), ordered by id, `size` rows at a
+    time: a reader that turns each chunk into arrays never holds a million rows as Python
+    objects (keyset pages on the id; each page converted in a worker thread)."""
+    last = 0
+    while True:
+        statement = (
+            select(
+                Feedback.id,
+                Feedback.user_id,
+                Feedback.guild_id,
+                Feedback.track_id,
+                Feedback.kind,
+                Feedback.value,
+                Feedback.created_at,
+            )
+            .where(Feedback.id > last)
+            .order_by(Feedback.id)
+            .limit(size)
+        )
+        if since is not None:
+            statement = statement.where(Feedback.created_at >= since)
+        rows = await _fetch_raw(session, statement)
+        if not rows:
+            return
+        chunk = await asyncio.to_thread(_columns, rows)
+        yield dataclasses.replace(
+            chunk, kinds=[str(getattr(kind, "value", kind)) for kind in chunk.kinds]
+        )
+        last = chunk.ids[-1]
+        if len(rows) < size:
+            return
+
+
+async def _fetch_raw(session: AsyncSession, statement: Select[Any]) -> Sequence[Sequence[Any]]:
+    """The statement's rows as the driver gives them (SQLite: its own thread; PostgreSQL:
+    asyncpg's C protocol), without SQLAlchemy building a Row per row on the event loop."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    if dialect.driver not in ("aiosqlite", "asyncpg"):
+        return [tuple(row) for row in (await session.execute(statement)).all()]
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"literal_binds": False})
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    parameters = compiled.construct_params()
+    if dialect.driver == "asyncpg":
+        positions = compiled.positiontup or []
+        return await driver.fetch(str(compiled), *[parameters[name] for name in positions])
+    positions = compiled.positiontup or []
+    values = [_sqlite_value(parameters[name]) for name in positions]
+    cursor = await driver.execute(str(compiled), values)
+    try:
+        return await cursor.fetchall()
+    finally:
+        await cursor.close()
+
+
+def _sqlite_value(value: Any) -> Any:
+    """A parameter as SQLAlchemy's DateTime stores it in SQLite (UTC, naive, microseconds),
+    so comparisons with stored times hold."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
 
 
 def _columns(rows: Sequence[Sequence[Any]]) -> FeedbackRows:

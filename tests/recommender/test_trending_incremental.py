@@ -431,3 +431,34 @@ def test_the_tally_checks_what_it_is_given() -> None:
     assert tally.rows == 0
     with_catalog = TrendingTally(catalog=CATALOG)
     assert not with_catalog.add_row("m0", "zz", "", LIKE, NOW)  # not in the catalog
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_member_taken_back_whole_leaves_the_chart_of_everyone_else(seed: int) -> None:
+    """remove_member (a member's feedback read again, or /forget-me) equals a fit on the
+    other members' rows, with their rows then added back as new."""
+    rng = random.Random(seed)
+    rows: list[Row] = [
+        (
+            rng.choice(MEMBERS),
+            rng.choice(TRACKS),
+            rng.choice(PLACES),
+            rng.choice((LIKE, LOVE, SKIP, DISLIKE)),
+            NOW - rng.randrange(0, 40 * 86_400),
+        )
+        for _ in range(120)
+    ]
+    tally = TrendingTally(catalog=CATALOG)
+    tally.add(*columns(rows))
+    gone = rng.choice(MEMBERS)
+    held = sum(1 for row in rows if row[0] == gone and row[1] != "zz")
+    assert tally.remove_member(gone) == held
+    assert tally.remove_member(gone) == 0  # nothing left of them
+    rest = [row for row in rows if row[0] != gone]
+    for guild in GUILDS:
+        assert_same(tally.top(25, guild=guild, now=NOW), refit(rest, NOW).top(25, guild=guild))
+    mine = [row for row in rows if row[0] == gone]
+    tally.add(*columns(mine))
+    again = rest + mine  # taken back, then read again: added after everyone else
+    for genre in GENRES:
+        assert_same(tally.top(25, genre=genre, now=NOW), refit(again, NOW).top(25, genre=genre))

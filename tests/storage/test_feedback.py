@@ -383,3 +383,50 @@ async def test_many_events_with_a_bad_one_store_nothing(session: AsyncSession, t
             session, [reaction(tracks[0], kind=FeedbackKind.RATING, value=3)]
         )
     assert await rows(session) == 0
+
+
+# --- the change log incremental readers keep counts from ---------------------------------
+
+
+async def test_a_watched_session_logs_every_row_added_and_removed(
+    session: AsyncSession, tracks: list[str]
+):
+    from storage.repositories.changes import watch_changes
+    from storage.repositories.feedback import record_feedback_many
+    from storage.repositories.people import delete_user_data
+
+    log = watch_changes(session)
+    assert await record_feedback_many(session, [reaction(tracks[0]), reaction(tracks[1])]) == [
+        True,
+        True,
+    ]
+    assert await record_feedback_many(session, [reaction(tracks[0])]) == [False]  # a repeat
+    await record_feedback(session, command(tracks[2], kind=FeedbackKind.RATING, value=4))
+    await record_feedback(session, command(tracks[2], kind=FeedbackKind.RATING, value=4))  # same
+    await record_feedback(session, command(tracks[2], kind=FeedbackKind.RATING, value=2))
+    assert await remove_feedback(
+        session, USER, MESSAGE, tracks[1], FeedbackKind.LIKE, FeedbackSource.REACTION
+    )
+    steps = [(c.added, c.track_id, c.kind, c.value) for c in log]
+    assert steps == [
+        (True, tracks[0], "like", None),
+        (True, tracks[1], "like", None),
+        (True, tracks[2], "rating", 4),
+        (False, tracks[2], "rating", 4),  # the stars a new rating replaced
+        (True, tracks[2], "rating", 2),
+        (False, tracks[1], "like", None),
+    ]
+    assert all(c.user_id == USER and c.created_at.tzinfo is not None for c in log)
+    assert {c.guild_id for c in log if c.kind == "like"} == {GUILD}
+
+    del log[:]
+    await delete_user_data(session, USER)
+    assert sorted((c.added, c.track_id) for c in log) == [(False, tracks[0]), (False, tracks[2])]
+    assert await rows(session) == 0
+
+
+async def test_an_unwatched_session_logs_nothing(session: AsyncSession, tracks: list[str]):
+    from storage.repositories.changes import LOG_KEY
+
+    await record_feedback(session, reaction(tracks[0]))
+    assert LOG_KEY not in session.info

@@ -130,3 +130,38 @@ async def test_feedback_rows_read_the_same_as_the_orm(
     assert rows.values == [None, 5]
     assert rows.created_at == [f.created_at for f in stored]
     assert all(moment.tzinfo is not None for moment in rows.created_at)
+
+
+async def test_feedback_in_chunks_reads_every_row_once_and_can_start_at_a_time(
+    session: AsyncSession, tracks: list[str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from storage.repositories.snapshots import feedback_chunks, feedback_rows, feedback_rows_of
+
+    old = datetime.now(UTC) - timedelta(days=90)
+    for number, track in enumerate(tracks[:3]):
+        await record_feedback(
+            session,
+            FeedbackEvent(
+                user_id=MEMBER + number % 2,
+                guild_id=None,
+                track_id=track,
+                kind=FeedbackKind.LIKE,
+                source=FeedbackSource.COMMAND,
+                created_at=old if number < 2 else None,
+            ),
+        )
+    await session.commit()
+    every = await feedback_rows(session)
+
+    chunks = [chunk async for chunk in feedback_chunks(session, 2)]
+    assert [len(chunk) for chunk in chunks] == [2, 1]
+    assert [i for chunk in chunks for i in chunk.ids] == every.ids
+    assert [k for chunk in chunks for k in chunk.kinds] == every.kinds
+    assert [t for chunk in chunks for t in chunk.created_at] == every.created_at
+    recent = [chunk async for chunk in feedback_chunks(session, 2, since=old + timedelta(1))]
+    assert [i for chunk in recent for i in chunk.ids] == every.ids[2:]
+    mine = await feedback_rows_of(session, [MEMBER + 1])
+    assert mine.ids == every.ids[1::2]
+    assert mine.kinds == ["like"]

@@ -64,7 +64,6 @@ def test_a_member_served_alone_gets_what_the_hybrid_of_everyone_gives_them() -> 
     what the hybrid composed from everyone's feedback picks, for every member: same tracks,
     same order, same reasons, the same scores."""
     from bot.serving.active_models import ActiveModels, compose_base, compose_hybrid
-    from bot.serving.crowd import liked_on_balance
     from bot.serving.members import member_components
     from recommender.als import ALS
     from recommender.content import ContentSimilarity
@@ -78,10 +77,10 @@ def test_a_member_served_alone_gets_what_the_hybrid_of_everyone_gives_them() -> 
     content = ContentSimilarity(seed=0).fit(feedback, catalog)
     everyone, _ = compose_hybrid(active, content, feedback, catalog)
 
+    fitted = Popularity().fit(feedback)  # what the bot's crowd counts, from everyone
     counts = np.zeros(len(catalog))
-    for member in feedback.user_vocab.ids.tolist():
-        mine = feedback.subset(feedback.users == member)
-        counts[liked_on_balance(catalog.vocab.indices(mine.items.tolist()), mine.weights)] += 1
+    positions = catalog.vocab.indices(fitted.item_vocab.ids.tolist())
+    counts[positions[positions >= 0]] = fitted.score_users(["-"])[0][positions >= 0]
     popularity = Popularity.from_counts(catalog.vocab, counts)
     base, _ = compose_base(active, content, catalog, popularity)
 

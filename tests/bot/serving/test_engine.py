@@ -257,3 +257,33 @@ async def test_an_empty_catalog_says_what_to_do(tmp_path: Path) -> None:
             await engine.recommend(ALICE, None, 3)
     finally:
         await database.close()
+
+
+async def test_the_writers_rows_move_listener_counts_and_charts_without_rereading(
+    engine: Engine, database: Database
+) -> None:
+    """As in the bot: the writer hands every committed row to the engine (O(rows))."""
+    from bot.serving.writer import FeedbackWriter
+    from storage.models import FeedbackSource
+    from storage.repositories.feedback import FeedbackEvent
+
+    writer = FeedbackWriter(database, on_changes=engine.feedback_written)
+    fans = [ALICE, BOB, 1003]
+    for fan in fans:
+        await writer.record(
+            FeedbackEvent(
+                user_id=fan,
+                guild_id=SERVER,
+                track_id=track_id(6),
+                kind=FeedbackKind.LOVE,
+                source=FeedbackSource.REACTION,
+                message_id=77,
+            )
+        )
+    await writer.close()
+    chart = await engine.trending(SERVER, "server", None, 1)
+    assert chart.picks[0].track.id == track_id(6)
+    engine.min_refresh_seconds = 0.0
+    newcomer = await engine.recommend(4343, SERVER, 5)
+    reasons = {p.track.id: p.reason for p in newcomer.picks}
+    assert reasons.get(track_id(6)) == "popular: 3 listeners liked it"
