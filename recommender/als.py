@@ -243,10 +243,10 @@ class ALS(FactorModel):
         twin._derive_users()
         return twin
 
-    def _user_rows(self, rows: npt.NDArray[np.int64]) -> FloatArray:
+    def _user_rows(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         if not self._folded:
             return super()._user_rows(rows)
-        vectors = np.empty((len(rows), self._item_vectors.shape[1]))
+        vectors = np.empty((len(rows), self._item_vectors.shape[1]), dtype=np.float32)
         for position, row in enumerate(np.asarray(rows).tolist()):
             vectors[position] = self._solved_user(row)
         return vectors

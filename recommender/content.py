@@ -674,8 +674,9 @@ class ContentSimilarity(Recommender):
         offered = self._has_vector[items]
         return items[offered], weights[offered]
 
-    def score_users(self, users: Sequence[str]) -> npt.NDArray[np.float64]:
-        scores = np.full((len(users), len(self._catalog)), -np.inf)
+    def score_users(self, users: Sequence[str]) -> npt.NDArray[np.float32]:
+        # float32, the vectors' precision: serving scores every track for every request.
+        scores = np.full((len(users), len(self._catalog)), -np.inf, dtype=np.float32)
         for position, user in enumerate(users):
             row = self._users.index(str(user))
             if row < 0:
@@ -683,41 +684,62 @@ class ContentSimilarity(Recommender):
             liked, weights = self._liked_of(row)
             if len(liked) == 0:
                 continue
+            # In genre mode only the member's genres can score: work out just those (a
+            # fifth of the catalog for a typical member), the rest stays -inf.
+            candidates = (
+                np.flatnonzero(self._genre_allowed(liked, weights) & self._has_vector)
+                if self.mode == "genre"
+                else None
+            )
+            if candidates is not None and len(candidates) == 0:
+                continue
             anchors = self._anchors.get(row)
             if anchors is not None:
-                scores[position] = self._anchor_scores(*anchors)
+                found = self._anchor_scores(*anchors, candidates=candidates)
             else:
-                scores[position] = self._profile_scores(liked, weights)
-            if self.mode == "genre":
-                scores[position, ~self._genre_allowed(liked, weights)] = -np.inf
+                found = self._profile_scores(liked, weights, candidates=candidates)
+            if candidates is None:
+                scores[position] = found
+            else:
+                scores[position, candidates] = found
         return scores
 
-    def _profile_scores(self, liked: IntArray, weights: FloatArray) -> FloatArray:
+    def _profile_scores(
+        self, liked: IntArray, weights: FloatArray, candidates: IntArray | None = None
+    ) -> npt.NDArray[np.float32]:
+        """The member's score of each candidate (every item when None) under the tuned
+        profile, from every liked track."""
         profile = self.tuning.profile
         if profile == "centroid":
-            return self._centroid_scores(liked, weights)
-        total = np.full(len(self._catalog), -np.inf if profile == "max" else 0.0)
+            return self._centroid_scores(liked, weights, candidates)
+        width = len(self._catalog) if candidates is None else len(candidates)
+        total = np.full(width, -np.inf if profile == "max" else 0.0, dtype=np.float32)
         for start in range(0, len(liked), LIKED_BLOCK):
             block = slice(start, start + LIKED_BLOCK)
-            sims = self.similarity(liked[block])
+            sims = self.similarity(liked[block], candidates)
             if profile == "max":
                 np.maximum(total, sims.max(axis=0), out=total)
             else:
-                total += weights[block] @ np.where(np.isfinite(sims), sims, 0.0)
+                sims[~np.isfinite(sims)] = 0.0
+                total += weights[block].astype(np.float32) @ sims
         if profile == "mean":
             total /= weights.sum()
-            total[~self._has_vector] = -np.inf
+            total[~self._offered(candidates)] = -np.inf
         return total
 
-    def _anchor_scores(self, points: FloatArray, weights: FloatArray) -> FloatArray:
+    def _anchor_scores(
+        self, points: FloatArray, weights: FloatArray, candidates: IntArray | None = None
+    ) -> npt.NDArray[np.float32]:
         """The member's profile (as `_profile_scores`) over summarising points instead of
         liked tracks: a few vectors, each weighing what the liked tracks it stands for did."""
         query = np.asarray(points, dtype=np.float32)
+        vectors = self._vectors if candidates is None else self._vectors[candidates]
         with _one_blas_thread():
-            sims = query @ self._vectors.T
+            sims = query @ vectors.T
         if self.tuning.metric == "euclidean":
+            norms = self._sq_norms if candidates is None else self._sq_norms[candidates]
             sims *= -2
-            sims += self._sq_norms[None, :]
+            sims += norms[None, :]
             sims += np.einsum("ij,ij->i", query, query)[:, None]
             np.maximum(sims, 0, out=sims)
             np.sqrt(sims, out=sims)
@@ -725,24 +747,32 @@ class ContentSimilarity(Recommender):
             np.reciprocal(sims, out=sims)
         profile = self.tuning.profile
         if profile == "max":
-            total = sims.max(axis=0).astype(np.float64)
+            total = sims.max(axis=0)
         else:  # "mean" (and "centroid", whose one point the exact form handles anyway)
             mass = np.asarray(weights, dtype=sims.dtype)
-            total = (mass @ sims).astype(np.float64) / float(mass.sum())
-        total[~self._has_vector] = -np.inf
+            total = mass @ sims
+            total /= np.float32(mass.sum())
+        total[~self._offered(candidates)] = -np.inf
         return total
 
-    def _centroid_scores(self, liked: IntArray, weights: FloatArray) -> FloatArray:
+    def _centroid_scores(
+        self, liked: IntArray, weights: FloatArray, candidates: IntArray | None = None
+    ) -> npt.NDArray[np.float32]:
         centre = (weights @ self._vectors[liked]) / weights.sum()
+        vectors = self._vectors if candidates is None else self._vectors[candidates]
         if self.tuning.metric == "cosine":
             length = np.linalg.norm(centre)
-            sims = self._vectors @ (centre / length if length > 0 else centre)
+            sims = vectors @ (centre / length if length > 0 else centre)
         else:
-            distance = np.linalg.norm(self._vectors - centre, axis=1)
+            distance = np.linalg.norm(vectors - centre, axis=1)
             sims = 1.0 / (1.0 + distance)
-        sims = sims.astype(np.float64)
-        sims[~self._has_vector] = -np.inf
+        sims = sims.astype(np.float32)
+        sims[~self._offered(candidates)] = -np.inf
         return sims
+
+    def _offered(self, candidates: IntArray | None) -> BoolArray:
+        """Which of the candidates (every item when None) have a vector to compare."""
+        return self._has_vector if candidates is None else self._has_vector[candidates]
 
     def _genre_allowed(self, liked: IntArray, weights: FloatArray) -> BoolArray:
         """Items in a genre held by at least `user_genre_share` of the liked weight (always

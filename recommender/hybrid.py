@@ -429,14 +429,20 @@ class Hybrid(Recommender):
             weights[tier] = {g: round(tier_weights.get(g, 0.0), 6) for g in groups}
         return weights
 
-    def _scores_of(self, name: str, users: Sequence[str]) -> FloatArray:
-        """A component's raw scores over the universe; NaN where it cannot score an item."""
+    def _scores_of(self, name: str, users: Sequence[str]) -> npt.NDArray[np.float32]:
+        """A component's raw scores over the universe; NaN where it cannot score an item.
+
+        In float32, the precision the models score in: a request touches every item of
+        every component, so this is most of what serving one member costs."""
         model = self.components[name]
-        raw = np.asarray(model.score_users(list(users)), dtype=np.float64)
+        raw = np.asarray(model.score_users(list(users)), dtype=np.float32)
         columns = self._columns[name]
-        known = columns >= 0
-        out = np.full((len(users), len(self._items)), np.nan)
-        out[:, known] = raw[:, columns[known]]
+        if len(columns) == raw.shape[1] and _is_identity(columns):
+            out = raw if raw.flags.writeable and raw.base is None else raw.copy()
+        else:
+            known = np.flatnonzero(columns >= 0)
+            out = np.full((len(users), len(self._items)), np.nan, dtype=np.float32)
+            out[:, known] = raw[:, columns[known]]
         out[~np.isfinite(out)] = np.nan
         return out
 
@@ -454,24 +460,24 @@ class Hybrid(Recommender):
             scored[name] = np.isfinite(raw)
         return _Rows(list(users), z, scored)
 
-    def _blend(self, rows: _Rows) -> FloatArray:
-        out = np.empty((len(rows.users), len(self._items)))
+    def _blend(self, rows: _Rows) -> npt.NDArray[np.float32]:
+        out = np.empty((len(rows.users), len(self._items)), dtype=np.float32)
         for position, user in enumerate(rows.users):
             tier = self.tier_of(user)
             if tier == "cold":
                 out[position] = self._cold_row
                 continue
-            total = np.zeros(len(self._items))
+            total = out[position]
+            total.fill(0.0)
             for group, weight in self.weights[tier].items():
                 if weight and group in rows.z:
-                    total += weight * rows.z[group][position]
-            out[position] = total
+                    total += np.float32(weight) * rows.z[group][position]
         return out
 
-    def score_users(self, users: Sequence[str]) -> FloatArray:
+    def score_users(self, users: Sequence[str]) -> npt.NDArray[np.float32]:
         users = [str(user) for user in users]
         if not users:
-            return np.zeros((0, len(self._items)))
+            return np.zeros((0, len(self._items)), dtype=np.float32)
         return self._blend(self._rows(users))
 
     # --- recommending -----------------------------------------------------------------------
@@ -639,6 +645,11 @@ class Hybrid(Recommender):
         )
         model._derive()
         return model
+
+
+def _is_identity(columns: IntArray) -> bool:
+    """Whether a component's items are the universe itself, in order (no mapping needed)."""
+    return bool(len(columns) == 0 or (columns[0] == 0 and (np.diff(columns) == 1).all()))
 
 
 def _checked_weights(

@@ -32,7 +32,11 @@ def test_a_folded_vector_is_implicits_exact_user_step() -> None:
     reference = user_factor(
         items, items.T @ items, profile, row, GIVEN["regularization"], items.shape[1]
     )
-    np.testing.assert_allclose(folded.score_users(["t"])[0], items @ reference, rtol=1e-6)
+    np.testing.assert_allclose(folded._solved_user(row), reference, rtol=1e-6)
+    # Scored in float32, the factors' precision: equal to that precision.
+    scores = folded.score_users(["t"])[0]
+    assert scores.dtype == np.float32
+    np.testing.assert_allclose(scores, items @ reference, rtol=1e-5, atol=1e-6)
 
 
 def test_a_new_like_counts_before_the_next_retrain() -> None:
