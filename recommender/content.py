@@ -528,6 +528,30 @@ class ContentSimilarity(Recommender):
         return self._clusters
 
     @property
+    def has_vector(self) -> BoolArray:
+        """Per item, whether it has audio features (a vector); read-only view."""
+        view = self._has_vector.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def reason_features(self) -> tuple[str, ...]:
+        """The features reasons compare ("similar tempo and energy")."""
+        return self._reason_features
+
+    @property
+    def reason_scores(self) -> npt.NDArray[np.float32]:
+        """items x reason_features, in standard-deviation units; read-only view."""
+        view = self._reason_scores.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def reason_penalties(self) -> FloatArray:
+        """Per reason feature, how much less it is worth naming (BACKGROUND_FEATURES)."""
+        return self._reason_penalties.copy()
+
+    @property
     def encoder(self) -> TrackEncoder | None:
         """The learned representation's encoder (None for "features"): `encoder.embed`
         gives a vector to a track the model has never seen, with no retraining."""
@@ -856,6 +880,7 @@ class ContentSimilarity(Recommender):
             "genre_indices": genre_codes.indices,
             "popularity": catalog.popularity,
             "features": catalog.features,
+            "years": catalog.release_years,
             "vectors": self._vectors,
             "has_vector": self._has_vector,
             "reason_scores": self._reason_scores,
@@ -890,6 +915,7 @@ class ContentSimilarity(Recommender):
             popularity=arrays["popularity"],
             features=arrays["features"],
             feature_names=tuple(params["feature_names"]),
+            years=arrays.get("years"),
         )
         model._set_catalog(catalog)
         model._set_vectors(arrays["vectors"], arrays["has_vector"].astype(bool))

@@ -96,6 +96,8 @@ class ItemCatalog:
     popularity: FloatArray
     features: FloatArray  # items x len(feature_names); NaN where unknown
     feature_names: tuple[str, ...]
+    # Release year per item, NaN where unknown; None: the source has no release dates at all.
+    years: FloatArray | None = None
     vocab: Vocabulary = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -105,12 +107,21 @@ class ItemCatalog:
             raise ValueError("every catalog column must have one entry per item")
         if self.features.shape != (count, len(self.feature_names)):
             raise ValueError("features must be items x feature_names")
+        if self.years is not None and len(self.years) != count:
+            raise ValueError("years must have one entry per item")
         object.__setattr__(self, "vocab", Vocabulary(self.ids.tolist()))
         if len(self.vocab) != count:
             raise ValueError("catalog item ids must be unique")
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def release_years(self) -> FloatArray:
+        """Release year per item (NaN where unknown, all NaN without `years`)."""
+        if self.years is None:
+            return np.full(len(self.ids), np.nan)
+        return np.asarray(self.years, dtype=np.float64)
 
     def main_artist(self, index: int) -> str:
         artists = self.artists[index]

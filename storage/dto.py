@@ -82,6 +82,9 @@ class ImportSummary:
     tracks_updated: int = 0
     tracks_unchanged: int = 0
     rows_skipped: dict[str, int] = field(default_factory=dict)
+    # (track, public playlist) rows the files name, and how many of them were new.
+    playlist_links: int = 0
+    playlist_links_added: int = 0
     seconds: float = 0.0
 
     @property
@@ -99,5 +102,7 @@ class ImportSummary:
             "tracks_unchanged": self.tracks_unchanged,
             "rows_skipped": dict(sorted(self.rows_skipped.items())),
             "rows_skipped_total": self.skipped_total,
+            "playlist_links": self.playlist_links,
+            "playlist_links_added": self.playlist_links_added,
             "seconds": round(self.seconds, 3),
         }

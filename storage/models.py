@@ -210,6 +210,20 @@ class TrackGenre(Base):
     )
 
 
+class TrackPlaylist(Base):
+    """A catalog track's place in one of the public playlists the catalog files come from
+    (TidyTuesday's spotify_songs, the 2024 high/low popularity files): which artists are
+    played alongside which (recommender/artists.py). Filled by the catalog import, once
+    per (track, playlist)."""
+
+    __tablename__ = "track_playlists"
+
+    track_id: Mapped[str] = mapped_column(
+        ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True
+    )
+    playlist_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
 class User(Base):
     __tablename__ = "users"
 

@@ -5,6 +5,10 @@ Training reads a snapshot, never the live database: a run sees exactly the feedb
 existed when it started (reactions arriving meanwhile wait for the next run), it can run in
 another process or on another machine, and a failed run can be repeated on the same data.
 
+The public playlists the catalog came from (storage.repositories.playlists) travel with it:
+the nightly run learns artist relations from them as well as from members' likes and plays.
+Playlists and release dates are optional like plays: an older snapshot reads without them.
+
 Plays are stored per (member, track), aggregated by the database (plays heard, short skips,
 milliseconds, last time: see storage.repositories.plays), which is what training turns
 into weights (recommender.plays) and far smaller than one row per play. Their arrays are
@@ -32,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.errors import StorageError
 from storage.models import AUDIO_FEATURES
+from storage.repositories.playlists import PlaylistRows, playlist_rows
 from storage.repositories.plays import play_aggregates
 from storage.repositories.snapshots import CatalogRows, catalog_rows, feedback_rows
 
@@ -40,6 +45,7 @@ FORMAT_VERSION = 1
 _FEEDBACK_COLUMNS = ("feedback_id", "user", "track", "kind", "value", "created")
 _CATALOG_COLUMNS = ("track_id", "name", "artists", "genres", "popularity")
 _PLAY_COLUMNS = ("play_user", "play_track", "play_plays", "play_skips", "play_ms", "play_last")
+_PLAYLIST_COLUMNS = ("playlist_track", "playlist_id")
 
 
 class SnapshotError(StorageError):
@@ -82,6 +88,7 @@ class Snapshot:
     values: npt.NDArray[np.float64]
     created: npt.NDArray[np.int64]
     plays: PlaySnapshot = field(default_factory=PlaySnapshot.empty)
+    playlists: PlaylistRows = field(default_factory=lambda: PlaylistRows([], []))
 
     def __len__(self) -> int:
         return len(self.feedback_ids)
@@ -105,6 +112,7 @@ async def write_snapshot(session: AsyncSession, path: Path) -> dict[str, Any]:
     catalog = await catalog_rows(session)
     feedback = await feedback_rows(session)
     plays = await play_aggregates(session)
+    playlists = await playlist_rows(session)
     header: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -115,6 +123,7 @@ async def write_snapshot(session: AsyncSession, path: Path) -> dict[str, Any]:
         "play_pairs": len(plays),
         "play_rows": plays.rows,
         "max_play_id": plays.max_play_id,
+        "playlist_rows": len(playlists),
     }
     arrays: dict[str, npt.NDArray[Any]] = {
         "header": np.asarray(json.dumps(header)),
@@ -136,6 +145,9 @@ async def write_snapshot(session: AsyncSession, path: Path) -> dict[str, Any]:
         "popularity": np.asarray(
             [-1 if p is None else p for p in catalog.popularity], dtype=np.int64
         ),
+        "release_date": np.asarray([d or "" for d in catalog.release_dates], dtype=np.str_),
+        "playlist_track": np.asarray(playlists.tracks, dtype=np.str_),
+        "playlist_id": np.asarray(playlists.playlists, dtype=np.str_),
         "play_user": np.asarray(plays.users, dtype=np.int64),
         "play_track": np.asarray(plays.tracks, dtype=np.str_),
         "play_plays": np.asarray(plays.plays, dtype=np.int64),
@@ -192,6 +204,10 @@ def read_snapshot(path: Path) -> Snapshot:
     if len(rows) != 1 or len(tracks) != 1 or rows != {header.get("feedback_rows")}:
         raise SnapshotError(f"{path}: snapshot columns disagree in length (truncated?)")
     plays = _read_plays(path, header, columns)
+    playlists = _read_playlists(path, header, columns)
+    dates = columns.get("release_date")
+    if dates is not None and len(dates) != len(columns["track_id"]):
+        raise SnapshotError(f"{path}: snapshot columns disagree in length (truncated?)")
     catalog = CatalogRows(
         ids=columns["track_id"].tolist(),
         names=columns["name"].tolist(),
@@ -202,6 +218,7 @@ def read_snapshot(path: Path) -> Snapshot:
             name: [None if np.isnan(v) else float(v) for v in columns[f"feature_{name}"]]
             for name in AUDIO_FEATURES
         },
+        release_dates=[] if dates is None else [d or None for d in dates.tolist()],
     )
     return Snapshot(
         header=header,
@@ -213,7 +230,22 @@ def read_snapshot(path: Path) -> Snapshot:
         values=columns["value"].astype(np.float64),
         created=columns["created"].astype(np.int64),
         plays=plays,
+        playlists=playlists,
     )
+
+
+def _read_playlists(
+    path: Path, header: dict[str, Any], columns: dict[str, npt.NDArray[Any]]
+) -> PlaylistRows:
+    present = [name for name in _PLAYLIST_COLUMNS if name in columns]
+    if not present:
+        return PlaylistRows([], [])  # written before playlists were kept
+    if len(present) != len(_PLAYLIST_COLUMNS):
+        missing = sorted(set(_PLAYLIST_COLUMNS) - set(present))
+        raise SnapshotError(f"{path}: snapshot columns missing: {', '.join(missing)}")
+    if {len(columns[name]) for name in _PLAYLIST_COLUMNS} != {header.get("playlist_rows")}:
+        raise SnapshotError(f"{path}: snapshot columns disagree in length (truncated?)")
+    return PlaylistRows(columns["playlist_track"].tolist(), columns["playlist_id"].tolist())
 
 
 def _read_plays(

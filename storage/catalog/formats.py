@@ -12,6 +12,8 @@ from storage.errors import CatalogImportError
 
 TRACK_ID = re.compile(r"[0-9A-Za-z]{22}")
 RELEASE_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
+# The public playlists a row was taken from (Spotify playlist ids, 22 characters today).
+PLAYLIST_ID = re.compile(r"[0-9A-Za-z]{1,64}")
 # readr writes missing values as NA, pandas as an empty cell.
 MISSING = {"", "na"}
 MAX_NAME = 1024
@@ -106,6 +108,9 @@ class CatalogFormat:
     split_artists: Callable[[str], list[str]]
     genre_columns: tuple[str, ...] = ()
     artist_ids_column: str | None = None
+    # The playlist a row comes from, kept when the file has the column (optional: a file
+    # without it still matches the format).
+    playlist_column: str | None = None
 
     @property
     def required(self) -> frozenset[str]:
@@ -151,6 +156,7 @@ FORMATS: tuple[CatalogFormat, ...] = (
         columns={**_PLAYLIST_COLUMNS, "time_signature": "time_signature"},
         split_artists=_comma_artists,
         genre_columns=("playlist_genre", "playlist_subgenre"),
+        playlist_column="playlist_id",
     ),
     CatalogFormat(
         name="tidytuesday-spotify-songs",
@@ -158,6 +164,7 @@ FORMATS: tuple[CatalogFormat, ...] = (
         columns=_PLAYLIST_COLUMNS,
         split_artists=_single_artist,
         genre_columns=("playlist_genre", "playlist_subgenre"),
+        playlist_column="playlist_id",
     ),
     CatalogFormat(
         name="kaggle-tracks-600k",
@@ -202,15 +209,20 @@ class ParsedTrack:
     artists: list[str]
     artist_ids: list[str | None]
     genres: list[str] = field(default_factory=list)
+    playlists: list[str] = field(default_factory=list)  # the public playlists it is in
 
     def merge(self, other: ParsedTrack) -> None:
-        """The same track seen again: keep our values, fill gaps, union the genres."""
+        """The same track seen again: keep our values, fill gaps, union the genres and
+        playlists."""
         for column, value in other.row.items():
             if self.row.get(column) is None and value is not None:
                 self.row[column] = value
         for genre in other.genres:
             if genre not in self.genres:
                 self.genres.append(genre)
+        for playlist in other.playlists:
+            if playlist not in self.playlists:
+                self.playlists.append(playlist)
 
 
 def _is_missing(cell: str) -> bool:
@@ -265,6 +277,7 @@ class RowParser:
         self.index = {field_: position[column] for field_, column in fmt.columns.items()}
         self.genre_index = [position[column] for column in fmt.genre_columns]
         self.artist_ids_index = position[fmt.artist_ids_column] if fmt.artist_ids_column else None
+        self.playlist_index = position.get(fmt.playlist_column) if fmt.playlist_column else None
 
     def _cell(self, row: Sequence[str], field_: str) -> str | None:
         index = self.index.get(field_)
@@ -304,7 +317,17 @@ class RowParser:
             genre = " ".join(row[index].lower().split())[:128]
             if genre and genre not in MISSING and genre not in genres:
                 genres.append(genre)
-        return ParsedTrack(row=parsed_row, artists=artists[0], artist_ids=artists[1], genres=genres)
+        playlist = row[self.playlist_index].strip() if self.playlist_index is not None else ""
+        return ParsedTrack(
+            row=parsed_row,
+            artists=artists[0],
+            artist_ids=artists[1],
+            genres=genres,
+            # A malformed playlist id loses the row its playlist, not its track.
+            playlists=[playlist]
+            if PLAYLIST_ID.fullmatch(playlist) and not _is_missing(playlist)
+            else [],
+        )
 
     def _artists(self, row: Sequence[str]) -> tuple[list[str], list[str | None]]:
         cell = row[self.index["artists"]]

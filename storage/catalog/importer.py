@@ -25,7 +25,7 @@ from storage.catalog.sources import download, expand_sources, is_url
 from storage.database import Database
 from storage.dialect import upsert_insert
 from storage.dto import ImportSummary
-from storage.models import Artist, Genre, Track, TrackArtist, TrackGenre, utcnow
+from storage.models import Artist, Genre, Track, TrackArtist, TrackGenre, TrackPlaylist, utcnow
 
 TIMESTAMPS = {"created_at", "updated_at"}
 TRACK_COLUMNS = tuple(c.name for c in Track.__table__.columns if c.name not in TIMESTAMPS)
@@ -153,6 +153,7 @@ async def _write(
         await _upsert_tracks(connection, to_write, bar)
         await _link_artists(connection, relinked, bar)
         await _link_genres(connection, new_genres, bar)
+        await _link_playlists(connection, parsed, summary)
         if bulk:
             # SQLite rebuilds its whole index; PostgreSQL rewrites the written tracks only.
             await search_schema.refill_and_resume(connection, [str(row["id"]) for row in to_write])
@@ -263,3 +264,41 @@ async def _link_genres(
     for chunk in _chunks(links, WRITE_CHUNK):
         await connection.execute(link_insert, list(chunk))
         bar.update(len(chunk))
+
+
+async def _existing_playlist_links(
+    connection: AsyncConnection, ids: Sequence[str]
+) -> set[tuple[str, str]]:
+    links: set[tuple[str, str]] = set()
+    table = TrackPlaylist.__table__
+    for chunk in _chunks(ids, LOOKUP_CHUNK):
+        result = await connection.execute(
+            select(table.c.track_id, table.c.playlist_id).where(table.c.track_id.in_(chunk))
+        )
+        links.update((track_id, playlist_id) for track_id, playlist_id in result)
+    return links
+
+
+async def _link_playlists(
+    connection: AsyncConnection, parsed: ParsedCatalog, summary: ImportSummary
+) -> None:
+    """Each track's public playlists (the files' playlist_id), once per (track, playlist):
+    importing the same files again adds nothing, a file with more playlists adds those."""
+    wanted = [
+        (track_id, playlist)
+        for track_id, track in parsed.tracks.items()
+        for playlist in track.playlists
+    ]
+    summary.playlist_links = len(wanted)
+    if not wanted:
+        return
+    existing = await _existing_playlist_links(connection, sorted({t for t, _ in wanted}))
+    new = [
+        {"track_id": track_id, "playlist_id": playlist}
+        for track_id, playlist in wanted
+        if (track_id, playlist) not in existing
+    ]
+    insert = upsert_insert(connection.dialect, TrackPlaylist.__table__).on_conflict_do_nothing()
+    for chunk in _chunks(new, WRITE_CHUNK):
+        await connection.execute(insert, list(chunk))
+    summary.playlist_links_added = len(new)

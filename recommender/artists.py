@@ -1,0 +1,499 @@
+"""Artist relations: which artists are played alongside which, from co-occurrence.
+
+A *basket* is anything that holds artists together: one of the public playlists the
+catalog files come from, or one member's likes and plays. Two artists are related when they
+share baskets more often than their own frequencies predict: normalised pointwise mutual
+information, NPMI(a, b) = log(p_ab / (p_a p_b)) / -log(p_ab), cut at 0 and damped by how
+few baskets the pair shares (c_ab / (c_ab + shrink)). Each artist keeps its `neighbours`
+strongest relations: a sparse matrix, saved as plain arrays (recommender/artifacts.py).
+
+Plain co-occurrence was chosen over SVD of PPMI, ALS factors and item2vec: it scored as
+well or better on held-out playlists and on an outside Last.fm check, fits in a fraction of
+a second and says exactly why two artists are related (docs/benchmarks.md, "Similar
+tracks in style"). Cosine (c_ab / (sqrt(n_a n_b) + shrink)) is kept as `method="cosine"`.
+
+Artists are named by their folded name (`artist_key`, the catalog importer's rule), so
+relations fitted on one catalog relate the same artists in the next. An artist in no
+basket (nobody has played them, a one-track artist in no playlist) has no relation: the
+style similarity (recommender/style.py) then places it by genre and era alone.
+
+As a recommender (the nightly run's "artists" kind), a member's score for a track is the
+weighted mean relation of its main artist to the artists the member liked or played (an
+artist relates to itself with 1): the learning loop measures it on held-out feedback like
+every other kind. Every user of `interactions` is a basket (their positive rows); the
+playlists given at construction are baskets too, but never users.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from recommender.artifacts import Arrays
+from recommender.base import Recommendation, Recommender, check_k, top_k
+from recommender.data import Interactions, ItemCatalog, row_items
+from recommender.vocab import Vocabulary
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+Float32Array = npt.NDArray[np.float32]
+
+METHODS = ("npmi", "cosine")
+SAME_ARTIST = 1.0  # an artist's relation to itself
+# Below this a relation says too little to be named in a reason.
+NAMED_RELATION = 0.05
+# Scores of tracks equally related are ordered by popularity, by less than any relation.
+POPULARITY_TIE_BREAK = 1e-6
+
+
+def artist_key(name: str) -> str:
+    """The folded name artists are matched on (case, width and spaces folded): the same
+    rule as the catalog importer's, so "Queen" and "QUEEN " are one artist."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+@dataclass(frozen=True)
+class Playlists:
+    """(track id, playlist id) rows: which catalog tracks each public playlist holds."""
+
+    tracks: npt.NDArray[np.str_]
+    playlists: npt.NDArray[np.str_]
+
+    def __post_init__(self) -> None:
+        if len(self.tracks) != len(self.playlists):
+            raise ValueError("tracks and playlists must have the same length")
+
+    @classmethod
+    def of(cls, tracks: Sequence[str], playlists: Sequence[str]) -> Playlists:
+        return cls(
+            np.asarray(list(tracks), dtype=np.str_).reshape(-1),
+            np.asarray(list(playlists), dtype=np.str_).reshape(-1),
+        )
+
+    @classmethod
+    def empty(cls) -> Playlists:
+        return cls.of([], [])
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    @property
+    def count(self) -> int:
+        """How many distinct playlists."""
+        return len(np.unique(self.playlists))
+
+    def without(self, playlists: Sequence[str]) -> Playlists:
+        """These rows minus every row of `playlists` (held out of what is fitted)."""
+        keep = ~np.isin(self.playlists, np.asarray(list(playlists), dtype=np.str_))
+        return Playlists(self.tracks[keep], self.playlists[keep])
+
+    def only(self, playlists: Sequence[str]) -> Playlists:
+        keep = np.isin(self.playlists, np.asarray(list(playlists), dtype=np.str_))
+        return Playlists(self.tracks[keep], self.playlists[keep])
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One related artist: its key, display name and relation (0, 1]."""
+
+    key: str
+    name: str
+    score: float
+
+
+class ArtistRelations(Recommender):
+    """Each artist's strongest related artists (see the module docstring)."""
+
+    kind = "artists"
+
+    def __init__(
+        self,
+        seed: int = 0,
+        method: str = "npmi",
+        neighbours: int = 100,
+        shrink: float = 2.0,
+        max_basket: int = 100,
+        playlists: Playlists | None = None,
+    ) -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        if neighbours < 1:
+            raise ValueError("neighbours must be at least 1")
+        if shrink < 0:
+            raise ValueError("shrink must not be negative")
+        if max_basket < 2:
+            raise ValueError("max_basket must be at least 2")
+        self.seed = int(seed)
+        self.method = method
+        self.neighbours = int(neighbours)
+        self.shrink = float(shrink)
+        self.max_basket = int(max_basket)
+        self.playlists = playlists
+        self._artists = Vocabulary([])  # artist keys
+        self._names: list[str] = []
+        self._relations = sp.csr_matrix((0, 0), dtype=np.float32)  # artists x artists
+        self._basket_counts = np.zeros(0, dtype=np.int64)
+        self._items = Vocabulary([])
+        self._item_artist = np.zeros(0, dtype=np.int64)  # -1: no known artist
+        self._popularity = np.zeros(0, dtype=np.float64)
+        self._users = Vocabulary([])
+        self._profiles = sp.csr_matrix((0, 0), dtype=np.float32)  # users x artists
+        self._seen = sp.csr_matrix((0, 0), dtype=np.float32)  # users x items
+        self._report: dict[str, Any] = {}
+
+    # --- fitting --------------------------------------------------------------------------
+
+    def fit(self, interactions: Interactions, catalog: ItemCatalog | None = None) -> Self:
+        if catalog is None:
+            raise ValueError("artist relations need the item catalog (its artists)")
+        self._set_catalog(catalog)
+        # Baskets: every member (their liked or played tracks), then every playlist.
+        positive = interactions.subset(interactions.weights > 0)
+        member_items = self._items.indices(positive.items)
+        known = member_items >= 0
+        member_baskets = np.unique(positive.users[known], return_inverse=True)[1]
+        playlists = self.playlists if self.playlists is not None else Playlists.empty()
+        playlist_items = self._items.indices(playlists.tracks)
+        listed = playlist_items >= 0
+        names, playlist_baskets = np.unique(playlists.playlists[listed], return_inverse=True)
+        offset = int(member_baskets.max()) + 1 if len(member_baskets) else 0
+        items = np.concatenate([member_items[known], playlist_items[listed]])
+        baskets = np.concatenate([member_baskets, playlist_baskets + offset]).astype(np.int64)
+        weights = np.concatenate([positive.weights[known], np.ones(int(listed.sum()))])
+        artists = self._item_artist[items]
+        has_artist = artists >= 0
+        self._fit_relations(artists[has_artist], baskets[has_artist], weights[has_artist])
+        self._fit_users(interactions)
+        self._report = {
+            "method": self.method,
+            "artists": len(self._artists),
+            "related_artists": int((np.diff(self._relations.indptr) > 0).sum()),
+            "relations": int(self._relations.nnz),
+            "member_baskets": offset,
+            "playlist_baskets": len(names),
+            "playlist_rows": int(listed.sum()),
+        }
+        return self
+
+    def _set_catalog(self, catalog: ItemCatalog) -> None:
+        keys = [artist_key(catalog.main_artist(i)) for i in range(len(catalog))]
+        self._artists = Vocabulary(key for key in keys if key)
+        first_name: dict[str, str] = {}
+        for index, key in enumerate(keys):
+            if key:
+                first_name.setdefault(key, catalog.main_artist(index))
+        self._names = [first_name[key] for key in self._artists.ids.tolist()]
+        self._items = catalog.vocab
+        self._item_artist = np.asarray(
+            [self._artists.index(key) if key else -1 for key in keys], dtype=np.int64
+        )
+        self._popularity = np.nan_to_num(np.asarray(catalog.popularity, dtype=np.float64), nan=0.0)
+
+    def _fit_relations(self, artists: IntArray, baskets: IntArray, weights: FloatArray) -> None:
+        count = len(self._artists)
+        if len(artists) == 0:
+            self._relations = sp.csr_matrix((count, count), dtype=np.float32)
+            self._basket_counts = np.zeros(count, dtype=np.int64)
+            return
+        matrix = sp.csr_matrix((weights, (artists, baskets)), shape=(count, int(baskets.max()) + 1))
+        matrix.sum_duplicates()
+        matrix.data = np.log1p(matrix.data)  # one heavy listener is not a hundred baskets
+        matrix = _cap_baskets(matrix, self.max_basket, self.seed)
+        binary = (matrix > 0).astype(np.float64).tocsr()
+        self._basket_counts = np.asarray(binary.sum(axis=1)).ravel().astype(np.int64)
+        scores = _cooccurrence(binary, self.method, self.shrink)
+        self._relations = _strongest(scores, self.neighbours)
+
+    def _fit_users(self, interactions: Interactions) -> None:
+        in_catalog = self._items.indices(interactions.items) >= 0
+        known = interactions.subset(in_catalog)
+        self._users = known.user_vocab
+        matrix = known.matrix(self._users, self._items)
+        self._seen = (abs(matrix) > 0).astype(np.float32).tocsr()
+        liked = matrix.multiply(matrix > 0).tocoo()
+        artists = self._item_artist[liked.col]
+        has = (artists >= 0) & (liked.data > 0)
+        profiles = sp.csr_matrix(
+            (liked.data[has], (liked.row[has], artists[has])),
+            shape=(len(self._users), len(self._artists)),
+        )
+        profiles.sum_duplicates()
+        self._profiles = profiles.astype(np.float32)
+
+    # --- reading --------------------------------------------------------------------------
+
+    @property
+    def item_vocab(self) -> Vocabulary:
+        return self._items
+
+    @property
+    def artist_keys(self) -> npt.NDArray[np.str_]:
+        return self._artists.ids
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """What fitting found: artists, related artists, relations, baskets of each kind."""
+        return dict(self._report)
+
+    def name_of(self, key: str) -> str:
+        index = self._artists.index(key)
+        return self._names[index] if index >= 0 else key
+
+    def baskets_of(self, key: str) -> int:
+        """How many baskets the artist was seen in (0: unknown or never played)."""
+        index = self._artists.index(key)
+        return int(self._basket_counts[index]) if index >= 0 else 0
+
+    def neighbours_of(self, key: str, k: int = 10) -> list[Neighbour]:
+        """The artist's `k` most related artists, strongest first (none when unknown)."""
+        index = self._artists.index(key)
+        if index < 0:
+            return []
+        columns, scores = _row(self._relations, index)
+        return [
+            Neighbour(str(self._artists.ids[c]), self._names[c], float(s))
+            for c, s in zip(columns[:k].tolist(), scores[:k].tolist(), strict=True)
+        ]
+
+    def relation(self, a: str, b: str) -> float:
+        """The relation of two artists by key: 1 for the same, 0 when unrelated or unknown."""
+        if a == b:
+            return SAME_ARTIST if a in self._artists else 0.0
+        columns, scores = _row(self._relations, self._artists.index(a))
+        hit = np.flatnonzero(columns == self._artists.index(b))
+        return float(scores[hit[0]]) if len(hit) else 0.0
+
+    def matrix_for(self, keys: Sequence[str]) -> sp.csr_matrix:
+        """The relations between `keys` (in that order): a len(keys) x len(keys) CSR
+        matrix, no diagonal; artists this model does not know relate to nothing."""
+        size = len(keys)
+        if len(self._artists) == 0 or size == 0:
+            return sp.csr_matrix((size, size), dtype=np.float32)
+        position = np.full(len(self._artists), -1, dtype=np.int64)
+        ours = self._artists.indices(list(keys))
+        found = ours >= 0
+        position[ours[found]] = np.flatnonzero(found)
+        coo = self._relations.tocoo()
+        rows, cols = position[coo.row], position[coo.col]
+        keep = (rows >= 0) & (cols >= 0)
+        return sp.csr_matrix(
+            (coo.data[keep], (rows[keep], cols[keep])), shape=(size, size), dtype=np.float32
+        )
+
+    # --- a member's view --------------------------------------------------------------------
+
+    def _artist_scores(self, profile: FloatArray) -> FloatArray:
+        """Per artist, the profile-weighted mean relation (itself counting SAME_ARTIST)."""
+        total = profile.sum()
+        if total <= 0:
+            return np.zeros(len(self._artists))
+        related = np.asarray(self._relations.T @ profile).ravel() + SAME_ARTIST * profile
+        return related / total  # type: ignore[no-any-return]
+
+    def _profile(self, row: int) -> FloatArray:
+        start, end = self._profiles.indptr[row], self._profiles.indptr[row + 1]
+        profile = np.zeros(len(self._artists))
+        profile[self._profiles.indices[start:end]] = self._profiles.data[start:end]
+        return profile
+
+    def _item_scores(self, artist_scores: FloatArray) -> FloatArray:
+        scores = np.zeros(len(self._items))
+        has = self._item_artist >= 0
+        scores[has] = artist_scores[self._item_artist[has]]
+        return scores + POPULARITY_TIE_BREAK * self._popularity / 100.0
+
+    def score_users(self, users: Sequence[str]) -> npt.NDArray[np.float64]:
+        scores = np.full((len(users), len(self._items)), -np.inf)
+        for position, user in enumerate(users):
+            row = self._users.index(str(user))
+            if row < 0:
+                continue  # nothing liked or played: no artists to relate to
+            profile = self._profile(row)
+            if profile.sum() <= 0:
+                continue
+            scores[position] = self._item_scores(self._artist_scores(profile))
+        return scores
+
+    def seen_items(self, user: str) -> npt.NDArray[np.int64]:
+        return row_items(self._seen, self._users.index(user))
+
+    def reason(self, user: str, item_index: int) -> str:
+        artist = int(self._item_artist[item_index]) if len(self._item_artist) else -1
+        row = self._users.index(user)
+        if artist < 0 or row < 0:
+            return "popular in the catalog"
+        profile = self._profile(row)
+        if profile[artist] > 0:
+            return f"by {self._names[artist]}, whose songs you liked"
+        columns, scores = _row(self._relations, artist)  # co-occurrence is mutual
+        weighted = profile[columns] * scores
+        if len(weighted) and weighted.max() > 0:
+            anchor = int(columns[np.argmax(weighted)])
+            return f"often played alongside {self._names[anchor]}, whom you liked"
+        return "popular in the catalog"
+
+    def similar_items(self, item: str, k: int = 10) -> list[Recommendation]:
+        """Tracks by the artists most related to `item`'s (its own artist first), by
+        popularity within an artist; never `item` itself."""
+        k = check_k(k)
+        index = self._items.index(item)
+        if index < 0 or self._item_artist[index] < 0:
+            return []
+        artist = int(self._item_artist[index])
+        profile = np.zeros(len(self._artists))
+        profile[artist] = 1.0
+        scores = self._item_scores(self._artist_scores(profile))
+        scores[scores < NAMED_RELATION] = -np.inf  # unrelated: nothing to say about them
+        scores[index] = -np.inf
+        name = self._names[artist]
+        results = []
+        for chosen in top_k(scores, k).tolist():
+            other = int(self._item_artist[chosen])
+            why = f"also by {name}" if other == artist else f"often played alongside {name}"
+            results.append(Recommendation(self._items.id_of(chosen), float(scores[chosen]), why))
+        return results
+
+    # --- persistence ----------------------------------------------------------------------
+
+    def state(self) -> tuple[dict[str, Any], Arrays]:
+        params = {
+            "seed": self.seed,
+            "method": self.method,
+            "neighbours": self.neighbours,
+            "shrink": self.shrink,
+            "max_basket": self.max_basket,
+            "report": self._report,
+        }
+        arrays: Arrays = {
+            "artist_keys": self._artists.ids,
+            "artist_names": np.asarray(self._names, dtype=np.str_),
+            "relation_indptr": self._relations.indptr.astype(np.int64),
+            "relation_indices": self._relations.indices.astype(np.int32),
+            "relation_scores": self._relations.data.astype(np.float32),
+            "basket_counts": self._basket_counts,
+            "items": self._items.ids,
+            "item_artist": self._item_artist,
+            "popularity": self._popularity,
+            "users": self._users.ids,
+            "profile_indptr": self._profiles.indptr.astype(np.int64),
+            "profile_indices": self._profiles.indices.astype(np.int32),
+            "profile_weights": self._profiles.data.astype(np.float32),
+            "seen_indptr": self._seen.indptr.astype(np.int64),
+            "seen_indices": self._seen.indices.astype(np.int32),
+        }
+        return params, arrays
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], arrays: Arrays) -> Self:
+        model = cls(
+            seed=params["seed"],
+            method=params["method"],
+            neighbours=params["neighbours"],
+            shrink=params["shrink"],
+            max_basket=params["max_basket"],
+        )
+        model._artists = Vocabulary(arrays["artist_keys"].tolist())
+        model._names = arrays["artist_names"].tolist()
+        count = len(model._artists)
+        model._relations = sp.csr_matrix(
+            (arrays["relation_scores"], arrays["relation_indices"], arrays["relation_indptr"]),
+            shape=(count, count),
+        )
+        model._basket_counts = arrays["basket_counts"].astype(np.int64)
+        model._items = Vocabulary(arrays["items"].tolist())
+        model._item_artist = arrays["item_artist"].astype(np.int64)
+        model._popularity = arrays["popularity"].astype(np.float64)
+        model._users = Vocabulary(arrays["users"].tolist())
+        shape = (len(model._users), len(model._items))
+        model._profiles = sp.csr_matrix(
+            (arrays["profile_weights"], arrays["profile_indices"], arrays["profile_indptr"]),
+            shape=(len(model._users), count),
+        )
+        model._seen = sp.csr_matrix(
+            (
+                np.ones(len(arrays["seen_indices"]), dtype=np.float32),
+                arrays["seen_indices"],
+                arrays["seen_indptr"],
+            ),
+            shape=shape,
+        )
+        model._report = dict(params["report"])
+        return model
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _row(matrix: sp.csr_matrix, row: int) -> tuple[npt.NDArray[np.int32], Float32Array]:
+    if not 0 <= row < matrix.shape[0]:
+        return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
+    start, end = matrix.indptr[row], matrix.indptr[row + 1]
+    return matrix.indices[start:end], matrix.data[start:end]
+
+
+def _cap_baskets(matrix: sp.csr_matrix, max_basket: int, seed: int) -> sp.csr_matrix:
+    """Each basket (column) keeps its `max_basket` heaviest artists, ties drawn with `seed`:
+    a member who played thousands of artists says little about any pair, and the pairs of a
+    basket cost its size squared."""
+    columns = matrix.tocsc()
+    sizes = np.diff(columns.indptr)
+    if sizes.max(initial=0) <= max_basket:
+        return matrix
+    rng = np.random.default_rng(seed)
+    keep = np.ones(columns.nnz, dtype=bool)
+    for column in np.flatnonzero(sizes > max_basket).tolist():
+        start, end = columns.indptr[column], columns.indptr[column + 1]
+        order = np.lexsort((rng.random(end - start), -columns.data[start:end]))
+        keep[start + order[max_basket:]] = False
+    columns.data = np.where(keep, columns.data, 0.0)
+    columns.eliminate_zeros()
+    return columns.tocsr()
+
+
+def _cooccurrence(binary: sp.csr_matrix, method: str, shrink: float) -> sp.csr_matrix:
+    """Relations of every pair of artists sharing a basket (see the module docstring)."""
+    together = (binary @ binary.T).tocoo()  # c_ab: baskets holding both
+    off = together.row != together.col
+    rows, cols, shared = together.row[off], together.col[off], together.data[off]
+    counts = np.asarray(binary.sum(axis=1)).ravel()
+    if method == "cosine":
+        values = shared / (np.sqrt(counts[rows] * counts[cols]) + shrink)
+    else:
+        total = binary.shape[1]
+        p_ab = shared / total
+        pmi = np.log(p_ab / ((counts[rows] / total) * (counts[cols] / total)))
+        # -log(p_ab) is 0 when every basket holds both: they are as related as can be.
+        npmi = np.where(p_ab < 1, pmi / np.maximum(-np.log(p_ab), 1e-12), 1.0)
+        values = np.maximum(npmi, 0.0) * shared / (shared + shrink)
+    values = np.minimum(values, 1.0)
+    scores = sp.csr_matrix((values, (rows, cols)), shape=together.shape)
+    scores.eliminate_zeros()
+    return scores
+
+
+def _strongest(scores: sp.csr_matrix, count: int) -> sp.csr_matrix:
+    """Each row's `count` largest entries, strongest first (ties: lower column)."""
+    indptr = np.zeros(scores.shape[0] + 1, dtype=np.int64)
+    indices: list[npt.NDArray[np.int32]] = []
+    data: list[Float32Array] = []
+    for row in range(scores.shape[0]):
+        start, end = scores.indptr[row], scores.indptr[row + 1]
+        columns, values = scores.indices[start:end], scores.data[start:end]
+        order = np.lexsort((columns, -values))[:count]
+        indices.append(columns[order].astype(np.int32))
+        data.append(values[order].astype(np.float32))
+        indptr[row + 1] = indptr[row] + len(order)
+    return sp.csr_matrix(
+        (
+            np.concatenate(data) if data else np.empty(0, np.float32),
+            np.concatenate(indices) if indices else np.empty(0, np.int32),
+            indptr,
+        ),
+        shape=scores.shape,
+    )
