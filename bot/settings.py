@@ -213,13 +213,15 @@ class Settings(BaseSettings):
     @classmethod
     def _known_models(cls, value: str) -> str:
         names = [name.strip() for name in value.split(",") if name.strip()]
-        known = ("all", "als", "ncf", "hybrid")
+        known = ("all", "als", "ncf", "hybrid", "artists")
         if (
             not names
             or any(name not in known for name in names)
             or ("all" in names and len(names) > 1)
         ):
-            raise ValueError("expected all, or a comma-separated list of als, ncf and hybrid")
+            raise ValueError(
+                "expected all, or a comma-separated list of als, ncf, hybrid and artists"
+            )
         return ",".join(names)
 
     @field_validator("log_level")

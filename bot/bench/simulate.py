@@ -33,6 +33,14 @@ playlists, never the simulated ones, so ALS learns real co-occurrence, and trend
 charts the same history. Without them ALS trains on the members' own few likes and
 learns nothing (validation NDCG@10 ~0; docs/simulation.md).
 
+**Members' own playlists are held out.** The catalog's public playlists teach the bot
+which artists are played alongside which (the artist relations of `/similar` and
+`/artist`, fitted at start-up and in every training). A simulated member's taste *is* one
+of those playlists, so before the bot starts or anything trains, every simulated member's
+playlist rows are deleted from the run's copy of the database (`hold_out_playlists`):
+the bot never sees a member's hidden taste through them, as the background listeners are
+never a member's playlist either.
+
 **Time passes as it does for people.** Members come back to the bot round after round, so
 between rounds the simulated clock moves on by `ROUND_GAP_SECONDS` (a minute, about what the
 retraining takes). The per-member cooldown of the heavy commands (3 per 10 s by default)
@@ -116,6 +124,7 @@ class SimulationReport:
     stored: dict[str, dict[str, int]] = field(default_factory=dict)
     earworm_likes: int = 0  # likes the earworm members gave on cards (buttons)
     background: tuple[int, int] = (0, 0)  # background members and their likes
+    held_out_playlist_rows: int = 0  # the members' own playlists' rows, deleted first
     seconds: list[dict[str, float]] = field(default_factory=list)  # per round, wall clock
     # Commands the bot refused politely, by policy and outcome (cooldown, busy, refused).
     refused: dict[str, Counter[str]] = field(
@@ -134,6 +143,7 @@ class SimulationReport:
             "stored_feedback": self.stored,
             "card_likes": self.earworm_likes,
             "background": {"members": self.background[0], "likes": self.background[1]},
+            "held_out_playlist_rows": self.held_out_playlist_rows,
             "seconds": self.seconds,
             "refused": {policy: dict(sorted(c.items())) for policy, c in self.refused.items()},
         }
@@ -240,6 +250,17 @@ async def record_background(
             members += 1
         await session.commit()
     return members, likes
+
+
+async def hold_out_playlists(database: Database, tastes: Sequence[Taste]) -> int:
+    """Delete the simulated members' own playlists from the database's playlist rows (see
+    the module docstring); returns how many rows went."""
+    from storage.repositories.playlists import remove_playlists
+
+    async with database.sessions() as session:
+        removed = await remove_playlists(session, [taste.playlist for taste in tastes])
+        await session.commit()
+    return removed
 
 
 def history_file(taste: Taste, seed: int) -> tuple[str, bytes, frozenset[str]]:
@@ -475,6 +496,7 @@ async def simulate(
     async with database_for(settings) as database:
         known = await catalog_tracks(database, playlists)
         tastes = choose_tastes(known, playlists, users, seed, split=history)
+        held_out = await hold_out_playlists(database, tastes)
         listened = await record_background(database, known, playlists, tastes, background)
         async with database.sessions() as session:
             catalog = list((await catalog_rows(session)).ids)
@@ -489,11 +511,18 @@ async def simulate(
     # Training runs in a child process inside /admin retrain: give each step time to finish.
     env = Env(bot, settle_timeout=600)
     await env.start()
-    report = SimulationReport(users=users, rounds=rounds, seed=seed, background=listened)
+    report = SimulationReport(
+        users=users,
+        rounds=rounds,
+        seed=seed,
+        background=listened,
+        held_out_playlist_rows=held_out,
+    )
     if history:
         report.rates[HISTORY] = []
         report.refused[HISTORY] = Counter()
     say(f"background: {listened[0]} other playlists as listeners with {listened[1]:,} likes")
+    say(f"held out: the members' own playlists ({held_out:,} playlist rows deleted)")
     try:
         sim = Simulation(env, tastes, seed, say, report.refused, history=history)
         if history:

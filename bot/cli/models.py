@@ -11,7 +11,7 @@ import click
 
 from bot.cli.common import fail, print_json, run, settings_of
 
-KIND_CHOICES = ("als", "ncf", "hybrid")
+KIND_CHOICES = ("als", "ncf", "hybrid", "artists")
 
 
 @click.group("models")

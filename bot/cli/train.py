@@ -17,7 +17,7 @@ from bot.cli.common import fail, print_json, run, settings_of
 if TYPE_CHECKING:
     from bot.learning.run import CandidateResult
 
-MODEL_CHOICES = ("all", "als", "ncf", "hybrid")
+MODEL_CHOICES = ("all", "als", "ncf", "hybrid", "artists")
 SHOWN_METRICS = ("hr@10", "ndcg@10", "recall@10", "auc", "coverage@10")
 
 
@@ -45,7 +45,8 @@ def _print_result(result: CandidateResult) -> None:
     type=click.Choice(MODEL_CHOICES),
     default="all",
     show_default=True,
-    help="Which model to train (hybrid: the blend weights over ALS, NCF, content and popularity).",
+    help="Which model to train (hybrid: the blend weights over ALS, NCF, content and "
+    "popularity; artists: the artist relations /similar and /artist place tracks with).",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seeds validation and fit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's outcome as JSON.")
@@ -56,7 +57,8 @@ def _print_result(result: CandidateResult) -> None:
 def command(
     ctx: click.Context, model: str, seed: int, as_json: bool, progress: bool | None
 ) -> None:
-    """Train ALS, NCF and the hybrid blend now; promote those not worse than the active ones."""
+    """Train ALS, NCF, the hybrid blend and the artist relations now; promote those not worse
+    than the active ones."""
     from bot.composition import database_for
     from bot.learning.run import RunOptions, TrainingBusy, run_training
 

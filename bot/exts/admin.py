@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TrainChoice = Literal["all", "als", "ncf", "hybrid"]
-KindChoice = Literal["als", "ncf", "hybrid"]
+TrainChoice = Literal["all", "als", "ncf", "hybrid", "artists"]
+KindChoice = Literal["als", "ncf", "hybrid", "artists"]
 OK_COLOUR = discord.Colour.green()
 FAILED_COLOUR = discord.Colour.red()
 INFO_COLOUR = discord.Colour.blurple()

@@ -1,4 +1,5 @@
-"""The commands that show recommendation cards: /recommend, /similar, /mix, /trending.
+"""The commands that show recommendation cards: /recommend, /similar, /mix, /artist,
+/trending.
 
 Options are checked before deferring (a wrong genre or track is answered privately);
 then the engine is asked (off the event loop, inside) and the answer is a card. All four
@@ -19,7 +20,7 @@ from bot.errors import UserFacingError
 from bot.exts._checks import heavy_command
 from bot.serving.engine import EMPTY_CATALOG
 from bot.serving.picks import PickList
-from bot.ui.cards import album_art, database_of, escape, send_card
+from bot.ui.cards import album_art, clip, database_of, escape, send_card
 from bot.ui.tracks import MAX_CHOICE_TEXT, MAX_CHOICES, resolve_track, track_autocomplete
 from storage.repositories.genres import GenreCount, find_genre, genres_by_size
 
@@ -127,10 +128,12 @@ class Discover(commands.Cog):
         await self._show(interaction, picks)
 
     @heavy_command
-    @app_commands.command(name="similar", description="Songs that sound like a song")
+    @app_commands.command(
+        name="similar", description="Songs like a song: its style, then its sound"
+    )
     @app_commands.describe(
         track="The song: start typing its name or artist",
-        mode="normal: anything that sounds alike; genre: only the song's genres",
+        mode="normal: genres, era, artists, then sound; sound: how it sounds; genre: same genres",
         count="How many picks (1-10)",
     )
     @app_commands.autocomplete(track=track_autocomplete)
@@ -138,7 +141,7 @@ class Discover(commands.Cog):
         self,
         interaction: discord.Interaction,
         track: str,
-        mode: Literal["normal", "genre"] = "normal",
+        mode: Literal["normal", "sound", "genre"] = "normal",
         count: Count = DEFAULT_COUNT,
     ) -> None:
         await self._require_catalog()
@@ -182,6 +185,43 @@ class Discover(commands.Cog):
             await interaction.response.defer(thinking=True)
             picks = await self.bot.engine.mix(list(dict.fromkeys(seeds)), count)
         await self._show(interaction, picks)
+
+    @heavy_command
+    @app_commands.command(name="artist", description="Artists like an artist, and a song of each")
+    @app_commands.describe(
+        name="The artist: start typing and pick one from the list",
+        count="How many artists (1-10)",
+    )
+    async def artist(
+        self, interaction: discord.Interaction, name: str, count: Count = DEFAULT_COUNT
+    ) -> None:
+        await self._require_catalog()
+        engine = self.bot.engine
+        found = engine.find_artist(name)
+        if found is None:
+            raise UserFacingError(self._unknown_artist(name))
+        async with self._model_call_slot():
+            await interaction.response.defer(thinking=True)
+            picks = await engine.artist(found, count)
+        await self._show(interaction, picks)
+
+    def _unknown_artist(self, typed: str) -> str:
+        shown = escape(typed.strip()[:50])
+        lead = f"I don't know the artist “{shown}”." if shown else "I don't know that artist."
+        close = self.bot.engine.artist_suggestions(typed, 3) if typed.strip() else []
+        names = ", ".join(escape(clip(name, 40)) for name in close)
+        hint = f" Did you mean: {names}?" if names else ""
+        return f"{lead}{hint} Start typing the name and pick one from the list."
+
+    @artist.autocomplete("name")
+    async def _artist_name(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Catalog artists matching what was typed, from memory (no database)."""
+        return [
+            app_commands.Choice(name=name[:MAX_CHOICE_TEXT], value=name[:MAX_CHOICE_TEXT])
+            for name in self.bot.engine.artist_choices(current, MAX_CHOICES)
+        ]
 
     @heavy_command
     @app_commands.command(name="trending", description="What's popular here or everywhere")

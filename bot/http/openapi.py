@@ -157,7 +157,7 @@ OPENAPI: dict[str, Any] = {
             "The catalog has no such genre.",
         ),
         "/api/v1/similar": _picks_operation(
-            "Tracks that sound like a track (as /similar)",
+            "Tracks like a track (as /similar): its style first, then its sound",
             [
                 _query(
                     "track",
@@ -168,7 +168,9 @@ OPENAPI: dict[str, Any] = {
                 COUNT,
                 _query(
                     "mode",
-                    "normal: anything that sounds alike; genre: only the track's genres.",
+                    "normal: the track's genres, release era and related artists first, then "
+                    "closeness in sound (audio features); sound: closeness in sound alone; "
+                    "genre: only tracks sharing a genre with it, by sound.",
                     {"type": "string", "enum": list(MODES), "default": "normal"},
                 ),
             ],

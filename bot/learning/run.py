@@ -310,10 +310,9 @@ async def register_candidates(
 
 def verify_artifact(kind: str, path: str) -> None:
     """Load the saved model as serving would; raises if it cannot."""
-    from recommender.hybrid import Hybrid, component_class
+    from bot.learning.training import model_class
 
-    model_class = Hybrid if kind == "hybrid" else component_class(kind)
-    model_class.load(Path(path))
+    model_class(kind).load(Path(path))
 
 
 def decide(result: Mapping[str, Any], tolerance: float) -> tuple[bool, str]:

@@ -29,15 +29,19 @@ import numpy as np
 
 from bot.serving.active_models import COLLABORATIVE_KINDS
 from bot.settings import Settings
+from recommender.artists import Playlists
 from recommender.base import Recommender
 from recommender.data import Interactions, ItemCatalog
 from recommender.evaluation.models import ModelUnavailable, build_model
 from recommender.evaluation.runner import EvaluationData, evaluate_model
 from recommender.evaluation.splits import leave_one_out
 
-# The collaborative models the bot serves (bot.serving.active_models), and the hybrid whose
-# blend weights are tuned over them (and content and popularity) on a validation split.
-KINDS: tuple[str, ...] = (*COLLABORATIVE_KINDS, "hybrid")
+# The collaborative models the bot serves (bot.serving.active_models), the hybrid whose
+# blend weights are tuned over them (and content and popularity) on a validation split, and
+# the artist relations /similar, /mix and /artist place tracks with (recommender/artists.py,
+# bot/serving/relations.py), learned from the catalog's playlists and members' likes and
+# plays.
+KINDS: tuple[str, ...] = (*COLLABORATIVE_KINDS, "hybrid", "artists")
 VALIDATION_K = 10
 MIN_VALIDATION_MEMBERS = 2
 MIN_LIKES_PER_MEMBER = 2  # one held out, at least one left to learn the member's taste from
@@ -61,6 +65,9 @@ class TrainingData:
     catalog: ItemCatalog
     interactions: Interactions
     feedback_rows: int = -1  # -1: all of them are feedback (no plays)
+    # The catalog's public playlists: baskets the artist relations learn from (they always
+    # train, never held out: they are no member's feedback).
+    playlists: Playlists | None = None
 
     @property
     def play_rows(self) -> int:
@@ -173,12 +180,17 @@ def tuning_summary(params: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def new_model(kind: str, seed: int) -> Recommender:
-    """An unfitted model of `kind`; TrainingError when its code cannot be loaded here."""
+def new_model(kind: str, seed: int, playlists: Playlists | None = None) -> Recommender:
+    """An unfitted model of `kind` (the artist relations with the catalog's `playlists`);
+    TrainingError when its code cannot be loaded here."""
     if kind == "hybrid":  # blends every collaborative model the bot serves
         from recommender.hybrid import Hybrid
 
         return Hybrid(seed=seed, collaborative=COLLABORATIVE_KINDS)
+    if kind == "artists":
+        from recommender.artists import ArtistRelations
+
+        return ArtistRelations(seed=seed, playlists=playlists)
     try:
         return build_model(kind, seed)
     except ModelUnavailable as exc:
@@ -188,7 +200,7 @@ def new_model(kind: str, seed: int) -> Recommender:
 def validate(kind: str, data: TrainingData, seed: int) -> dict[str, Any]:
     """The validation figures of a `kind` model (see the module docstring)."""
     split = leave_one_out(data.interactions, seed=seed, min_interactions=MIN_LIKES_PER_MEMBER)
-    model = new_model(kind, seed)
+    model = new_model(kind, seed, data.playlists)
     started = time.perf_counter()
     model.fit(split.train, data.catalog)
     fit_seconds = time.perf_counter() - started
@@ -224,6 +236,21 @@ def fit_details(
     if "weights" in params:  # the hybrid's blend, which serving reads from the registry
         details["weights"] = params["weights"]
     return details
+
+
+def model_class(kind: str) -> type[Recommender]:
+    """The class that loads a `kind` artifact."""
+    if kind == "hybrid":
+        from recommender.hybrid import Hybrid
+
+        return Hybrid
+    if kind == "artists":
+        from recommender.artists import ArtistRelations
+
+        return ArtistRelations
+    from recommender.hybrid import component_class
+
+    return component_class(kind)
 
 
 # --- saving and registering --------------------------------------------------------------

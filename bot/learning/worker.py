@@ -48,11 +48,13 @@ from bot.learning.training import (
     check_trainable,
     fit_details,
     json_safe,
+    model_class,
     new_model,
     summarise_feedback,
     validate,
 )
 from bot.serving.catalog import item_catalog
+from recommender.artists import Playlists
 from recommender.data import Interactions
 from recommender.evaluation.runner import EvaluationData, evaluate_model
 from recommender.evaluation.splits import newer_than
@@ -170,6 +172,7 @@ def training_data(snapshot: Snapshot) -> TrainingData:
         catalog=item_catalog(snapshot.catalog),
         interactions=interactions,
         feedback_rows=len(feedback),
+        playlists=Playlists.of(snapshot.playlists.tracks, snapshot.playlists.playlists),
     )
 
 
@@ -223,7 +226,7 @@ def load_active(kind: str, plan: Plan, data: TrainingData, train: Interactions) 
     if info is None or not info.artifact:
         return None
     if kind != "hybrid":
-        return component_class(kind).load(Path(info.artifact))
+        return model_class(kind).load(Path(info.artifact))
     from bot.serving.active_models import ActiveModels, compose_hybrid
 
     components = {
@@ -253,7 +256,7 @@ def holdout_comparison(
     evaluation = EvaluationData(train=split.train, test=split.test, catalog=data.catalog)
     progress(f"{kind}: fitting on {len(split.train):,} older rows to measure it")
     fault("fit")
-    model = new_model(kind, plan.seed).fit(split.train, data.catalog)
+    model = new_model(kind, plan.seed, data.playlists).fit(split.train, data.catalog)
     progress(f"{kind}: ranking the newest feedback of {members:,} members")
     figures = evaluate_model(model, evaluation, VALIDATION_K)
     active_figures: dict[str, Any] | None = None
@@ -317,7 +320,7 @@ def train_candidate(
         fault("fit")
         metrics.update(validate(kind, data, plan.seed))
     progress(f"{kind}: fitting on all {len(data.interactions):,} feedback rows")
-    model = new_model(kind, plan.seed)
+    model = new_model(kind, plan.seed, data.playlists)
     started = time.perf_counter()
     model.fit(data.interactions, data.catalog)
     metrics.update(fit_details(model, data, plan.seed, time.perf_counter() - started))

@@ -26,6 +26,15 @@ def item_catalog(rows: CatalogRows) -> ItemCatalog:
         ),
         features=features,
         feature_names=names,
+        years=release_years(rows.release_dates) if len(rows.release_dates) == len(rows) else None,
+    )
+
+
+def release_years(dates: list[str | None]) -> np.ndarray:
+    """The year of each release date (YYYY, YYYY-MM or YYYY-MM-DD), NaN where unknown."""
+    return np.asarray(
+        [float(date[:4]) if date and date[:4].isdigit() else np.nan for date in dates],
+        dtype=float,
     )
 
 

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.errors import UserFacingError
 from bot.serving.active_models import ActiveModels, compose_base, load_active_models
+from bot.serving.artists import ArtistDirectory
+from bot.serving.content import MODES, NO_FEATURES, NO_GENRE, UNKNOWN, Similarity
 from bot.serving.crowd import Crowd
 from bot.serving.members import (
     MemberCache,
@@ -67,7 +69,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_COUNT = 25
-MODES = ("normal", "genre")
 SCOPES = ("server", "global")
 # Picks a member saw recently are not shown again by /recommend (while others remain).
 RECENT_PICKS = 50
@@ -98,6 +99,10 @@ class Serving:
     active: ActiveModels
     base: Hybrid  # the hybrid composed with no member (popularity as of its build)
     catalog_chart: CatalogTrending
+    # /similar's modes, /mix and /artist: the style index over `content` with the artist
+    # relations that serve (bot/serving/content.py), and the catalog's artists by name.
+    similarity: Similarity
+    artists: ArtistDirectory
     built_at: float = 0.0  # time.monotonic() on the event loop
 
     @property
@@ -178,9 +183,12 @@ class Engine:
 
     async def _build(self, previous: Serving | None) -> Serving | None:
         """A new shared state; the catalog, content model and catalog chart are reused
-        while the catalog is unchanged."""
+        while the catalog is unchanged, and the style index while the artist relations
+        are too (bot/serving/relations.py: the registry's active "artists" model, else
+        relations fitted from the catalog's playlists)."""
         from bot.serving.catalog import item_catalog
-        from bot.serving.content import content_model
+        from bot.serving.content import build_similarity, content_model
+        from bot.serving.relations import load_relations
 
         async with self.database.sessions() as session:
             version = await catalog_version(session)
@@ -199,6 +207,16 @@ class Engine:
                 content_model, self.settings, version.fingerprint, catalog
             )
             chart = await asyncio.to_thread(_catalog_chart, catalog)
+        async with self.database.sessions() as session:
+            served = previous.similarity.relations if previous is not None else None
+            relations = await load_relations(session, catalog, served, same_catalog)
+        if previous is not None and same_catalog:
+            similarity, artists = previous.similarity, previous.artists
+            if relations is not similarity.relations:
+                similarity = await asyncio.to_thread(similarity.with_relations, relations)
+        else:
+            similarity = await asyncio.to_thread(build_similarity, content, relations)
+            artists = ArtistDirectory.of(similarity.style)
         crowd = self._crowd if same_catalog else None
         base, weights_from = await asyncio.to_thread(
             compose_base, active, content, catalog, crowd.popularity() if crowd else None
@@ -214,6 +232,8 @@ class Engine:
             active=active,
             base=base,
             catalog_chart=chart,
+            similarity=similarity,
+            artists=artists,
             built_at=time.monotonic(),
         )
 
@@ -488,29 +508,91 @@ class Engine:
         if not 1 <= len(seeds) <= MAX_MIX_SEEDS:
             raise UserFacingError(f"A mix takes 1 to {MAX_MIX_SEEDS} different tracks.")
         serving = self._require_serving()
-        model = serving.content.with_mode(mode)
+        similarity = serving.similarity
         names = []
         for seed in seeds:
             label = _label(serving.catalog, seed)
-            if not model.has_features(seed):
+            problem = similarity.problem(seed, mode)
+            if problem == UNKNOWN:
                 raise UserFacingError(
-                    f"I don't know what {label} sounds like (no audio features). Try another track."
+                    f"{label} is new to me: I'll know it after my next refresh. Try another track."
                 )
-            if mode == "genre" and not model.genres_of(seed):
+            if problem == NO_FEATURES:
+                raise UserFacingError(
+                    f"I don't know what {label} sounds like (no audio features). "
+                    "Try mode: normal or another track."
+                )
+            if problem == NO_GENRE:
                 raise UserFacingError(f"{label} has no genre in my catalog. Try mode: normal.")
             names.append(label)
 
         def run() -> list[Recommendation]:
-            if len(seeds) == 1:
-                return model.similar_items(seeds[0], count)
-            return model.mix(seeds, count)
+            return similarity.similar(seeds, mode, count)
 
         results = await self.model_calls.run(run)
-        if len(seeds) == 1:
-            title = f"Sounds like {names[0]}" + (" (same genre)" if mode == "genre" else "")
-        else:
+        if len(seeds) > 1:
             title = f"A mix of {len(seeds)} tracks"
-        return await self._picks(results, title, "content", serving.fingerprint[:8])
+        elif mode == "normal":
+            title = f"Like {names[0]}"
+        else:
+            title = f"Sounds like {names[0]}" + (" (same genre)" if mode == "genre" else "")
+        version = serving.fingerprint[:8]
+        if mode == "normal":
+            version += f" + {similarity.relations.short_label}"
+        return await self._picks(results, title, "content", version)
+
+    def artist_choices(self, typed: str, limit: int = 25) -> list[str]:
+        """Catalog artists' names for what a member is typing (no database, no scoring):
+        names starting with it, then names containing it, better-known artists first."""
+        serving = self._serving
+        if serving is None:
+            return []
+        directory = serving.artists
+        return [directory.names[index] for index in directory.matches(typed, limit)]
+
+    def artist_suggestions(self, typed: str, limit: int = 3) -> list[str]:
+        """Names to suggest for an artist name that matches none (see ArtistDirectory)."""
+        serving = self._serving
+        if serving is None:
+            return []
+        directory = serving.artists
+        return [directory.names[index] for index in directory.close(typed, limit)]
+
+    def find_artist(self, typed: str) -> str | None:
+        """The catalog's spelling of the artist named `typed` (case and spaces aside)."""
+        serving = self._serving
+        if serving is None:
+            return None
+        found = serving.artists.find(typed)
+        return None if found is None else serving.artists.names[found]
+
+    async def artist(self, name: str, count: int) -> PickList:
+        """Artists like the one named (see `find_artist`), each shown by its best-known
+        track, with why."""
+        count = _checked_count(count)
+        serving = self._require_serving()
+        directory = serving.artists
+        found = directory.find(name)
+        if found is None:
+            raise UserFacingError(
+                f"I don't know the artist “{_plain(name)}”. "
+                "Start typing and pick one from the list."
+            )
+        key, shown = directory.keys[found], directory.names[found]
+        style = serving.similarity.style
+
+        def run() -> list[Recommendation]:
+            from recommender.base import Recommendation
+
+            return [
+                Recommendation(match.best_track, match.score, f"{match.name}: {match.reason}")
+                for match in style.similar_artists(key, count)
+            ]
+
+        results = await self.model_calls.run(run)
+        notice = None if results else f"I know no other artists to compare {shown} with yet."
+        label = serving.similarity.relations.short_label
+        return await self._picks(results, f"Artists like {shown}", "artists", label, notice)
 
     async def trending(
         self, guild_id: int | None, scope: str, genre: str | None, count: int

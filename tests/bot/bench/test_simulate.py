@@ -51,6 +51,7 @@ def test_a_small_run_reports_every_policy_and_stores_the_members_feedback(
         assert all(isinstance(rate, float) and 0.0 <= rate <= 1.0 for rate in series)
     assert chart.read_bytes().startswith(PNG_SIGNATURE)
     assert len(data["training"]) == ROUNDS
+    assert data["held_out_playlist_rows"] >= USERS * 15  # the members' own playlists
 
     # What the bot stored, read back from its database: the revealed likes through /like,
     # one skip per ⏭️ Next pressed, and every 👍 the members gave on cards.

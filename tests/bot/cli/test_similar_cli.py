@@ -72,7 +72,8 @@ def imported(tmp_path_factory: pytest.TempPathFactory, catalog_csv: Path) -> dic
 
 
 def test_similar_prints_json_with_the_fields_asked_for(imported: dict[str, str]) -> None:
-    result = earworm("similar", HALO, "--json", env=imported)
+    # mode sound: the audio features alone (what mode normal was before style similarity)
+    result = earworm("similar", HALO, "--json", "--mode", "sound", env=imported)
 
     assert result.returncode == 0, result.stderr
     tracks = json.loads(result.stdout)
@@ -189,7 +190,7 @@ def test_similar_on_the_real_catalog(env: dict[str, str]) -> None:
     assert earworm("catalog", "import", str(source), env=env, timeout=300).returncode == 0
 
     # The catalog holds two "Halo" by Beyoncé and two "Bohemian Rhapsody - 2011 Mix".
-    similar = earworm("similar", "halo beyonce", "--json", env=env, timeout=300)
+    similar = earworm("similar", "halo beyonce", "--mode", "sound", "--json", env=env, timeout=300)
     genre = earworm("similar", "halo beyonce", "--mode", "genre", "--json", env=env)
     mixed = earworm(
         "mix", "halo beyonce", "blinding lights", "bohemian rhapsody", "--json", env=env

@@ -354,11 +354,13 @@ def test_all_trains_every_kind_in_one_run(env: dict[str, str], data_dir: Path) -
         ("als", 1, "active"),
         ("ncf", 1, "active"),
         ("hybrid", 1, "active"),
+        ("artists", 1, "active"),
     ]
     assert statuses(data_dir) == {
         ("als", 1, ModelStatus.ACTIVE),
         ("ncf", 1, ModelStatus.ACTIVE),
         ("hybrid", 1, ModelStatus.ACTIVE),
+        ("artists", 1, ModelStatus.ACTIVE),
     }
     # The hybrid's tuned blend is registered, saved, and what serving uses.
     metrics = results[2]["metrics"]

@@ -105,7 +105,7 @@ def test_members_ask_react_and_move_the_card_on(runs: Runs) -> None:
     assert "alice ▸ presses [⏭️ Next]" in out
     assert "┃ Pick 2 of " in out
     assert "bob ▸ /similar track:Bohemian Rhapsody — Queen" in out
-    assert "┃ Sounds like Bohemian Rhapsody by Queen" in out
+    assert "┃ Like Bohemian Rhapsody by Queen" in out  # /similar: style, then sound
     assert "Saved: you rate Halo — Beyoncé ★★★★★ (5/5)." in out
     assert "Saved: you like Blinding Lights — The Weeknd." in out
     assert "Saved: you like Shape of You — Ed Sheeran." in out

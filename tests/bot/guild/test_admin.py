@@ -142,7 +142,7 @@ async def test_status_shows_catalog_feedback_models_and_schedule(server: Server)
     assert found["Feedback"] == "6 in total · 4 on this server\nlike 4 · love 1 · dislike 1"
     active = found["Active models"].splitlines()
     assert active[0].startswith("**als** v1 · NDCG@10 0.310 · HR@10 0.500 · trained <t:")
-    assert active[1:] == ["**ncf** none yet", "**hybrid** none yet"]
+    assert active[1:] == ["**ncf** none yet", "**hybrid** none yet", "**artists** none yet"]
     assert found["Last training"].startswith("`als v1` (active), <t:")
     assert found["Next scheduled run"].endswith("(daily at 04:00 UTC)")
     assert found["Training now"] == "no"

@@ -94,6 +94,7 @@ TEXT_OPTIONS = [
     ("dislike", "track", {}),
     ("rate", "track", {"stars": 3}),
     ("mix", "track1", {}),
+    ("artist", "name", {}),
     ("recommend", "genre", {}),
     ("trending", "genre", {}),
 ]
@@ -117,7 +118,7 @@ async def test_long_text_and_control_characters_are_refused_clearly(server: Serv
 
     # Autocomplete answers whatever is typed, within Discord's limits.
     for text in [LONG, *CONTROL, "**", "@everyone", "\"'%_;--"]:
-        for command, option in [("similar", "track"), ("recommend", "genre")]:
+        for command, option in [("similar", "track"), ("recommend", "genre"), ("artist", "name")]:
             choices = await server.alice.autocomplete(server.channel, command, option, text)
             assert len(choices) <= MAX_CHOICES
             for choice in choices:
@@ -128,6 +129,19 @@ async def test_long_text_and_control_characters_are_refused_clearly(server: Serv
 # ------------------------------------------------------- echoed catalog text, escaped
 
 
+async def test_an_artist_named_to_ping_someone_is_echoed_escaped(server: Server):
+    result = await server.alice.slash(server.channel, "artist", name=EVIL_ARTIST, count=2)
+    card = answer(result)
+    assert not card.flags.ephemeral
+    assert_pings_no_one(card)
+    assert card.embeds[0].author.name == f"Artists like {EVIL_ARTIST}"
+    near = await server.alice.slash(server.channel, "artist", name="<@123456789012345678> _y_")
+    refusal = answer(near)
+    assert_clear_refusal(refusal)
+    assert "Did you mean" in refusal.content
+    server.expect_user_errors(1)
+
+
 async def test_a_track_named_to_ping_everyone_is_echoed_escaped(server: Server):
     result = await server.alice.slash(server.channel, "similar", track=EVIL, count=3)
     card = answer(result)
@@ -135,7 +149,7 @@ async def test_a_track_named_to_ping_everyone_is_echoed_escaped(server: Server):
     assert_pings_no_one(card)
     # Discord shows an embed's author line as plain text (no markdown, no pings): the name
     # appears as it is, where escaping would show backslashes.
-    assert card.embeds[0].author.name == f"Sounds like {EVIL_NAME} by {EVIL_ARTIST}"
+    assert card.embeds[0].author.name == f"Like {EVIL_NAME} by {EVIL_ARTIST}"
 
     shown = await server.alice.slash(server.channel, "recommend", count=10)
     listed = answer(shown)
@@ -205,6 +219,7 @@ async def test_counts_out_of_range_never_reach_the_bot(server: Server):
             ("recommend", {"count": value}),
             ("similar", {"track": EVIL, "count": value}),
             ("mix", {"track1": EVIL, "count": value}),
+            ("artist", {"name": "Queen", "count": value}),
             ("trending", {"count": value}),
             ("rate", {"track": EVIL, "stars": value}),
         ]:

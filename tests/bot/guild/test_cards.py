@@ -301,7 +301,7 @@ async def test_similar_makes_a_card_from_the_engine(server: Server):
     assert card is not None
     assert not card.ephemeral
     embed = card.embeds[0]
-    assert embed.author.name == "Sounds like Halo by Beyoncé"
+    assert embed.author.name == "Like Halo by Beyoncé"  # mode normal: style, then sound
     assert embed.footer.text.startswith("Pick 1 of 3 · content")
     items = await served(server, card.id)
     assert len(items) == 3

@@ -17,6 +17,7 @@ EVERYDAY = {
     "recommend",
     "similar",
     "mix",
+    "artist",
     "trending",
     "like",
     "dislike",

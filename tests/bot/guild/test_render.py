@@ -40,7 +40,7 @@ async def test_a_card_shows_its_embed_buttons_and_reactions(server: Server) -> N
 
     [card] = result_messages(result)  # the "thinking…" placeholder is no message of its own
     lines = message_lines(card)
-    assert lines[0] == "┃ Sounds like Halo by Beyoncé"
+    assert lines[0] == "┃ Like Halo by Beyoncé"
     assert lines[1].startswith("┃ ")
     assert "  <https://open.spotify.com/track/" in lines[1]
     assert "┃ Sound:" in lines

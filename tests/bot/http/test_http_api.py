@@ -335,7 +335,13 @@ async def test_rest_endpoints_answer_what_the_slash_commands_show(
     assert ids(alike) == [track_id(6)]  # the only other rock song
     assert alike.json["title"] == "Sounds like Bohemian Rhapsody by Queen (same genre)"
     link = f"https://open.spotify.com/track/{HALO}?si=abc"
-    assert len(ids(await http.get("/api/v1/similar", track=link, count=2))) == 2
+    styled = await http.get("/api/v1/similar", track=link, count=2)  # mode normal: the blend
+    assert len(ids(styled)) == 2
+    assert styled.json["title"] == "Like Halo by Beyoncé"
+    assert ids(styled)[0] == track_id(1)  # Beyoncé's other pop song first
+    sound = await http.get("/api/v1/similar", track=HALO, mode="sound", count=2)
+    assert sound.json["title"] == "Sounds like Halo by Beyoncé"
+    assert all("to Halo by Beyoncé" in pick["reason"] for pick in sound.json["picks"])
 
     everywhere = await http.get("/api/v1/trending", count=4)
     assert len(ids(everywhere)) == 4

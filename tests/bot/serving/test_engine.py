@@ -211,11 +211,16 @@ async def test_genre_filter_and_unknown_genre(engine: Engine) -> None:
 
 async def test_similar_and_mix(engine: Engine) -> None:
     similar = await engine.similar(track_id(0), "normal", 4)
-    assert similar.title == "Sounds like Halo by Beyoncé"
+    assert similar.title == "Like Halo by Beyoncé"  # the style blend (mode: normal)
     assert similar.model_kind == "content"
     ids = [p.track.id for p in similar.picks]
     assert track_id(0) not in ids
     assert track_id(3) not in ids
+    assert ids[0] == track_id(1)  # the only other pop song, by the same artist, comes first
+    sound = await engine.similar(track_id(0), "sound", 4)
+    assert sound.title == "Sounds like Halo by Beyoncé"  # the audio features alone
+    assert all("to Halo by Beyoncé" in p.reason for p in sound.picks)
+    assert {track_id(0), track_id(3)}.isdisjoint(p.track.id for p in sound.picks)
     mix = await engine.mix([track_id(0), track_id(5)], 3)
     assert mix.title == "A mix of 2 tracks"
     assert len(mix) == 3
