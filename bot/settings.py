@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -118,6 +119,14 @@ class Settings(BaseSettings):
     # are told the bot is busy instead of queueing without end.
     max_model_calls: int = Field(
         default=8, ge=1, le=1024, validation_alias="EARWORM_MAX_MODEL_CALLS"
+    )
+    # Threads that score, build members' states and update counts: one per core by
+    # default, since more only take turns at the GIL with the event loop.
+    scoring_threads: int = Field(
+        default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)),
+        ge=1,
+        le=64,
+        validation_alias="EARWORM_SCORING_THREADS",
     )
     # Feedback events waiting for the database writer; beyond it members are asked to retry.
     feedback_queue_size: int = Field(

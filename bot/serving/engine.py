@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import gc
 import importlib
 import logging
@@ -134,7 +135,7 @@ class Engine:
         self.database = database
         self.timings = timings
         self.min_refresh_seconds = min_refresh_seconds
-        self.model_calls = ModelCalls(settings.max_model_calls)
+        self.model_calls = ModelCalls(settings.max_model_calls, threads=settings.scoring_threads)
         self.members = MemberCache(settings.member_cache_size)
         self._serving: Serving | None = None
         self._crowd: Crowd | None = None
@@ -314,13 +315,15 @@ class Engine:
                     continue
                 if self._crowd_changes:
                     changes, self._crowd_changes = self._crowd_changes, []
-                    await asyncio.to_thread(crowd.apply, changes)
+                    await self.model_calls.work(functools.partial(crowd.apply, changes))
                 if self._crowd_pending:
                     users = sorted(self._crowd_pending)
                     self._crowd_pending.clear()
                     async with self.database.sessions() as session:
                         rows = await feedback_rows_of(session, users)
-                    await asyncio.to_thread(_replace_members, crowd, users, rows)
+                    await self.model_calls.work(
+                        functools.partial(_replace_members, crowd, users, rows)
+                    )
             except Exception:  # the next change retries; serving goes on meanwhile
                 log.exception("could not update listener counts and trending")
                 return
@@ -407,7 +410,7 @@ class Engine:
                 built_at=0.0,
             )
 
-        state = await asyncio.to_thread(build)
+        state = await self.model_calls.work(build)
         return dataclasses.replace(state, built_at=time.monotonic())
 
     def _warm(self, users: Iterable[int]) -> None:
@@ -441,7 +444,9 @@ class Engine:
             if fresh or time.monotonic() - at < self.min_refresh_seconds:
                 return hybrid
         version = crowd.version
-        hybrid = await asyncio.to_thread(lambda: serving.base.with_popularity(crowd.popularity()))
+        hybrid = await self.model_calls.work(
+            lambda: serving.base.with_popularity(crowd.popularity())
+        )
         self._popular = (serving.version, version, time.monotonic(), hybrid)
         return hybrid
 
@@ -451,7 +456,7 @@ class Engine:
         state = await self._member(user_id, serving)
         hybrid = await self._hybrid(serving)
         member = hybrid.with_member(state.interactions, state.components, state.rows)
-        return await asyncio.to_thread(member.score_users, [str(user_id)])
+        return await self.model_calls.work(lambda: member.score_users([str(user_id)]))
 
     def _require_serving(self) -> Serving:
         if self._serving is None:

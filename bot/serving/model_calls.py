@@ -1,17 +1,23 @@
-"""The bot-wide limit on model calls: at most EARWORM_MAX_MODEL_CALLS scoring in worker
-threads at once. Past that a request waits a moment for a slot, then the member is told the
-bot is busy (`BusyError`, with when to retry) instead of piling up threads and latency for
-everyone."""
+"""The bot-wide limit on model calls: at most EARWORM_MAX_MODEL_CALLS scoring at once.
+Past that a request waits a moment for a slot, then the member is told the bot is busy
+(`BusyError`, with when to retry) instead of piling up latency for everyone.
+
+The calls run on a pool of EARWORM_SCORING_THREADS threads (one per core by default), not
+asyncio's shared default pool: scoring is CPU work, and more threads than cores only take
+turns at the GIL with the event loop, which then answers everyone later (measured in
+docs/performance.md, "Serving at scale")."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import contextvars
+import functools
 import statistics
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from bot.errors import BusyError
@@ -28,9 +34,11 @@ class ModelCalls:
     seconds for a slot, then gets BusyError. Without a bound a burst of commands queues on
     the thread pool and every member waits longer and longer."""
 
-    def __init__(self, limit: int, wait: float = MODEL_CALL_WAIT) -> None:
+    def __init__(self, limit: int, wait: float = MODEL_CALL_WAIT, threads: int = 2) -> None:
         self.limit = limit
         self.wait = wait
+        self.threads = threads
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="earworm-model")
         self._slots = asyncio.Semaphore(limit)
         # Set inside `reserved`: this request already holds a slot (per task, per bot).
         self._reserved = contextvars.ContextVar(f"model-call-slot-{id(self)}", default=False)
@@ -48,12 +56,23 @@ class ModelCalls:
         # perf_counter, not monotonic: the work is real time even under a virtual clock.
         started = time.perf_counter()
         try:
-            return await asyncio.to_thread(call)
+            return await self.work(call)
         finally:
             self._durations.append(time.perf_counter() - started)
             self.running -= 1
             if not holding:
                 self._slots.release()
+
+    async def work(self, call: Callable[[], T]) -> T:
+        """`call()` on the model threads, without a slot: CPU work the bot does for itself
+        (building a member's state, applying new feedback to the counts)."""
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(context.run, call))
+
+    def close(self) -> None:
+        """Let the threads end once the calls in flight are done (at shutdown)."""
+        self._pool.shutdown(wait=False)
 
     @contextlib.asynccontextmanager
     async def reserved(self) -> AsyncIterator[None]:

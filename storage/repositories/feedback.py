@@ -224,19 +224,17 @@ async def record_feedback_many(
     if not events:
         return []
     now = await prepare_many(session, events)
-    table = Feedback.__table__
     inserted: set[tuple[Any, ...]] = set()
     for bound in (True, False):
         part = [e for e in events if (e.message_id is not None) == bound]
         if not part:
             continue
-        key_columns = [table.c.user_id, table.c.track_id, table.c.kind, table.c.source]
-        if bound:
-            key_columns.insert(1, table.c.message_id)
-        where = table.c.message_id.is_not(None) if bound else table.c.message_id.is_(None)
-        statement = (
-            insert_or_ignore(session, table)
-            .values(
+        # One cached statement run with many parameter sets (SQLAlchemy's "insertmanyvalues"
+        # batches them into multi-row INSERTs): compiled once per process, not once per
+        # batch, so a burst of reactions costs the loop little Python.
+        rows = (
+            await session.execute(
+                _bulk_insert(session, bound),
                 [
                     {
                         "user_id": e.user_id,
@@ -249,12 +247,9 @@ async def record_feedback_many(
                         "created_at": e.created_at or now,
                     }
                     for e in part
-                ]
+                ],
             )
-            .on_conflict_do_nothing(index_elements=key_columns, index_where=where)
-            .returning(*_change_columns(), table.c.message_id, table.c.source)
-        )
-        rows = (await session.execute(statement)).all()
+        ).all()
         note_changes(session, (row[:7] for row in rows), added=True)
         for row in rows:
             inserted.add(_key(row.user_id, row.message_id, row.track_id, row.kind, row.source))
@@ -264,6 +259,21 @@ async def record_feedback_many(
         results.append(key in inserted)
         inserted.discard(key)  # a repeat later in `events` is a no-op
     return results
+
+
+def _bulk_insert(session: AsyncSession, bound: bool) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING of one feedback row, for executemany:
+    `bound` for rows of a card (message id set), which have their own unique index."""
+    table = Feedback.__table__
+    key_columns = [table.c.user_id, table.c.track_id, table.c.kind, table.c.source]
+    if bound:
+        key_columns.insert(1, table.c.message_id)
+    where = table.c.message_id.is_not(None) if bound else table.c.message_id.is_(None)
+    return (
+        insert_or_ignore(session, table)
+        .on_conflict_do_nothing(index_elements=key_columns, index_where=where)
+        .returning(*_change_columns(), table.c.message_id, table.c.source)
+    )
 
 
 # Track ids per lookup: under SQLite's limit on bound parameters.

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, delete, func, or_, select
+from sqlalchemy import Select, and_, bindparam, case, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.catalog.formats import MAX_ARTIST, MAX_NAME, artist_key, clean_text
@@ -351,14 +351,10 @@ async def play_counts_for_user(
     """The member's plays per track, aggregated by the database: most heard first, then
     most recent. Only plays at or after `since` when given."""
     check_snowflake(user_id, "user id")
-    statement = select(Play.track_id, *_count_columns()).where(Play.user_id == user_id)
-    if check_aware(since, "since") is not None:
-        statement = statement.where(Play.played_at >= since)
-    statement = statement.group_by(Play.track_id).order_by(
-        func.sum(case((_heard(), 1), else_=0)).desc(),
-        func.max(Play.played_at).desc(),
-        Play.track_id,
-    )
+    check_aware(since, "since")
+    # `since` None matches every play: one statement, built once (serving reads this for
+    # every member it builds).
+    result = await session.execute(_PLAY_COUNTS, {"user_id": user_id, "since": since})
     return [
         TrackPlayCounts(
             track_id=row.track_id,
@@ -367,8 +363,25 @@ async def play_counts_for_user(
             total_ms=int(row.total_ms),
             last_played=row.last_played,
         )
-        for row in await session.execute(statement)
+        for row in result
     ]
+
+
+def _play_counts() -> Any:
+    since = bindparam("since", type_=Play.played_at.type)
+    return (
+        select(Play.track_id, *_count_columns())
+        .where(Play.user_id == bindparam("user_id"), or_(since.is_(None), Play.played_at >= since))
+        .group_by(Play.track_id)
+        .order_by(
+            func.sum(case((_heard(), 1), else_=0)).desc(),
+            func.max(Play.played_at).desc(),
+            Play.track_id,
+        )
+    )
+
+
+_PLAY_COUNTS = _play_counts()
 
 
 async def plays_since(session: AsyncSession, after_id: int, limit: int) -> list[PlayRecord]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AUDIO_FEATURES, Feedback, Genre, Track, TrackGenre
@@ -141,25 +141,30 @@ async def feedback_rows_of(session: AsyncSession, user_ids: Sequence[int]) -> Fe
     unique = sorted(set(user_ids))
     for start in range(0, len(unique), MEMBERS_PER_QUERY):
         chunk = unique[start : start + MEMBERS_PER_QUERY]
-        statement = (
-            select(
-                Feedback.id,
-                Feedback.user_id,
-                Feedback.guild_id,
-                Feedback.track_id,
-                Feedback.kind,
-                Feedback.value,
-                Feedback.created_at,
-            )
-            .where(Feedback.user_id.in_(chunk))
-            .order_by(Feedback.id)
-        )
-        columns.extend(tuple(row) for row in (await session.execute(statement)).all())
+        result = await session.execute(_ROWS_OF_MEMBERS, {"users": chunk})
+        columns.extend(tuple(row) for row in result.all())
     columns.sort(key=lambda row: row[0])
     rows = _columns(columns)
     return dataclasses.replace(
         rows, kinds=[str(kind.value if hasattr(kind, "value") else kind) for kind in rows.kinds]
     )
+
+
+# Built once: a member's first request reads their rows with this, and building a select
+# costs the event loop more than running it.
+_ROWS_OF_MEMBERS = (
+    select(
+        Feedback.id,
+        Feedback.user_id,
+        Feedback.guild_id,
+        Feedback.track_id,
+        Feedback.kind,
+        Feedback.value,
+        Feedback.created_at,
+    )
+    .where(Feedback.user_id.in_(bindparam("users", expanding=True)))
+    .order_by(Feedback.id)
+)
 
 
 _FEEDBACK_SQL = (

@@ -450,3 +450,28 @@ async def test_secrets_stay_out_of_logs_and_admin_status(
     for secret in SECRETS.values():
         assert secret not in logged
         assert all(secret not in text for text in shown)
+
+
+async def test_model_calls_run_on_their_own_threads_no_more_at_once_than_it_has():
+    """Scoring is CPU work: more threads than cores only take turns at the GIL with the
+    event loop. Calls beyond `threads` wait for one, on the pool's own threads."""
+    calls = ModelCalls(limit=4, wait=5, threads=2)
+    lock = threading.Lock()
+    running, most, names = 0, 0, set()
+
+    def call() -> str:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            names.add(threading.current_thread().name)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return "done"
+
+    results = await asyncio.gather(*(calls.run(call) for _ in range(4)), calls.work(call))
+    assert results == ["done"] * 5
+    assert most == 2
+    assert len(names) == 2 and all(name.startswith("earworm-model") for name in names)
+    calls.close()
