@@ -473,5 +473,6 @@ async def test_model_calls_run_on_their_own_threads_no_more_at_once_than_it_has(
     results = await asyncio.gather(*(calls.run(call) for _ in range(4)), calls.work(call))
     assert results == ["done"] * 5
     assert most == 2
-    assert len(names) == 2 and all(name.startswith("earworm-model") for name in names)
+    assert len(names) == 2
+    assert all(name.startswith("earworm-model") for name in names)
     calls.close()
