@@ -159,7 +159,10 @@ async def test_killing_the_training_process_mid_run_is_recorded_as_failed(
     monkeypatch.setenv("EARWORM_TRAINING_FAULT", "hang")  # the worker stops while fitting
     runner = admin_cog(server).runner
     run = runner.start("als")
-    await wait_until(lambda: runner.current is not None and "als" in runner.current.progress)
+    # "als: validating" is the last step before the injected hang: wait for it, not for "als (1/1)"
+    await wait_until(
+        lambda: runner.current is not None and "als: validating" in runner.current.progress
+    )
     assert runner.current is not None
     assert runner.current.pid is not None
     status = await server.carol.slash(server.channel, "admin status")
