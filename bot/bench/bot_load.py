@@ -180,6 +180,45 @@ async def settling_suspended(env: Any) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
+async def lean_virtual_clock(env: Any, prune_every: float = 0.25) -> AsyncIterator[None]:
+    """Keep SimCord's virtual clock cheap during a long window with settling suspended.
+
+    Each bot timer advances SimCord's clock, and every advance scans (a) every message
+    posted so far for a poll that may expire and (b) every timer record ever scheduled,
+    cancelled ones included, which only a settle prunes. Over a minute of load both grow to
+    tens of thousands and the scans take half of the loop's CPU: harness overhead, not the
+    bot's. The bot sends no polls, so the poll scan is switched off, and cancelled timer
+    records are pruned as SimCord's own settle does. Private SimCord API, benchmark only.
+    """
+    from simcord._settlement import _active_callbacks
+
+    backend = env.backend
+    saved = {
+        name: backend.__dict__.get(name) for name in ("next_poll_deadline", "expire_due_polls")
+    }
+    backend.next_poll_deadline = lambda: None
+    backend.expire_due_polls = lambda: None
+
+    async def prune() -> None:
+        while True:
+            await asyncio.sleep(prune_every)
+            _active_callbacks(env._settlement_state())
+
+    pruner = asyncio.create_task(prune(), name="bench prune simcord timers")
+    try:
+        yield
+    finally:
+        pruner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pruner
+        for name, value in saved.items():
+            if value is None:
+                backend.__dict__.pop(name, None)
+            else:
+                setattr(backend, name, value)
+
+
+@contextlib.asynccontextmanager
 async def in_flight_together(env: Any, settle_within: float = 600) -> AsyncIterator[None]:
     """Emit several member actions without SimCord settling after each, then settle once:
     all of them are handled concurrently by the bot. SimCord also waits for every timer

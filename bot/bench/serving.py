@@ -71,7 +71,9 @@ The run
   gaps (open loop: arrivals never wait for answers), each from a random member: 70 %
   `/recommend count:5`, 30 % `/similar` of a popularity-weighted catalog track, preceded
   by the track autocomplete a member types for it (3-8 letters of its name). Emitted
-  without SimCord settling after each (bot/bench/bot_load.py `in_flight_together`).
+  without SimCord settling after each (bot/bench/bot_load.py `in_flight_together`), and
+  with SimCord's virtual clock kept cheap (`lean_virtual_clock`: no poll scan over every
+  message, cancelled timers pruned), which otherwise costs the loop more than the bot.
   Latency is the bot's own (`bot.timings`: from the handler's start to its end, which for
   a card includes storing its picks through the feedback writer after sending it). When
   the engine records a "compute recommend" series (the scoring part), it is
@@ -104,7 +106,7 @@ The run
   active ALS's item factors (float32, as stored) with a member's factors and a top 10 by
   `np.argpartition`, as many times as `/recommend` ran, with one BLAS thread as the engine
   scores: the least any scoring of this model can cost. `floor_float64_ms` is the same
-  in float64, the precision the current engine scores in.
+  in float64, the precision the engine scored in before it moved to float32.
 - **Memory** (`rss_mib`): this process's peak resident memory (VmHWM; ru_maxrss off
   Linux): the bot, SimCord and the harness.
 - **Cache**: `bot.engine.member_cache_stats()` when the engine has it; `--cache-size`
@@ -1140,7 +1142,7 @@ async def run_serving_bench(
     from simcord import Env
 
     from bot.app import create_bot
-    from bot.bench.bot_load import in_flight_together
+    from bot.bench.bot_load import in_flight_together, lean_virtual_clock
     from bot.http.timings import LoopLagProbe
 
     meta = prepared.meta
@@ -1198,7 +1200,10 @@ async def run_serving_bench(
         # debugs the bot: a task that never ends keeps SimCord settling).
         faulthandler.dump_traceback_later(options.duration + 2 * SETTLE_TIMEOUT + 60)
         try:
-            async with in_flight_together(env, settle_within=SETTLE_TIMEOUT):
+            async with (
+                lean_virtual_clock(env),
+                in_flight_together(env, settle_within=SETTLE_TIMEOUT),
+            ):
                 probe.start()
                 tasks = [
                     asyncio.create_task(part(), name=f"bench {part.__name__}")
