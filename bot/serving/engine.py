@@ -421,6 +421,9 @@ class Engine:
 
         async def warm() -> None:
             for user in waiting:
+                # Members asking now come first: a warm build takes a thread only when
+                # no request's work is waiting for one.
+                await self.model_calls.idle()
                 serving = self._serving
                 if serving is None:
                     return
@@ -438,6 +441,11 @@ class Engine:
         cached = self._popular
         if crowd is None:
             return serving.base
+        if serving is not self._serving:
+            # A request begun before a swap: no refresh for the models on their way out (it
+            # would replace the new models' cached counts, and theirs this one's, in turn).
+            fits = cached is not None and cached[0] == serving.version
+            return cached[3] if cached is not None and fits else serving.base
         if cached is not None and cached[0] == serving.version:
             _, seen, at, hybrid = cached
             fresh = seen == crowd.version

@@ -45,6 +45,9 @@ class ModelCalls:
         self._durations: deque[float] = deque(maxlen=RECENT_CALLS)
         self._waiting = 0
         self.running = 0  # calls holding a slot now
+        self.queued = 0  # calls on the threads or waiting for one, slot or not
+        self._idle = asyncio.Event()  # set while nothing is queued
+        self._idle.set()
         self.refused = 0  # callers told the bot is busy (for metrics)
 
     async def run(self, call: Callable[[], T]) -> T:
@@ -68,7 +71,19 @@ class ModelCalls:
         (building a member's state, applying new feedback to the counts)."""
         context = contextvars.copy_context()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(context.run, call))
+        self.queued += 1
+        self._idle.clear()
+        try:
+            return await loop.run_in_executor(self._pool, functools.partial(context.run, call))
+        finally:
+            self.queued -= 1
+            if not self.queued:
+                self._idle.set()
+
+    async def idle(self) -> None:
+        """Return once no call is on the threads or waiting for one (background work that
+        should give way to members' requests waits for this)."""
+        await self._idle.wait()
 
     def close(self) -> None:
         """Let the threads end once the calls in flight are done (at shutdown)."""

@@ -5,6 +5,7 @@ feedback without rebuilding on every reaction."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -292,3 +293,41 @@ async def test_the_writers_rows_move_listener_counts_and_charts_without_rereadin
     newcomer = await engine.recommend(4343, SERVER, 5)
     reasons = {p.track.id: p.reason for p in newcomer.picks}
     assert reasons.get(track_id(6)) == "popular: 3 listeners liked it"
+
+
+async def test_a_request_begun_before_a_swap_leaves_the_new_models_counts_alone(
+    engine: Engine,
+) -> None:
+    old = engine.serving
+    assert old is not None
+    await engine.reload()
+    new = engine.serving
+    assert new is not None
+    assert new is not old
+    fresh = await engine._hybrid(new)
+    # The old models answer with what they were built with, no refresh of their own...
+    assert await engine._hybrid(old) is old.base
+    # ...so the new models keep their refreshed counts (no rebuild on the next request).
+    assert await engine._hybrid(new) is fresh
+
+
+async def test_warming_after_a_swap_leaves_the_threads_to_members_asking(engine: Engine) -> None:
+    await engine.recommend(BOB, SERVER, 2)  # a recent member: warmed after the next swap
+    gate = threading.Event()
+    request = asyncio.ensure_future(engine.model_calls.work(gate.wait))  # a member's work
+    try:
+        await engine.reload()
+        serving = engine.serving
+        assert serving is not None
+        await asyncio.sleep(0.2)
+        state = engine.member_state(BOB)
+        assert state is not None
+        assert state.serving_version != serving.version  # not warmed yet
+    finally:
+        gate.set()
+        await request
+    assert engine._warm_task is not None
+    await engine._warm_task
+    state = engine.member_state(BOB)
+    assert state is not None
+    assert state.serving_version == serving.version
