@@ -27,9 +27,10 @@ from bot.cli.common import fail, run, settings_of
 @click.option(
     "--history",
     is_flag=True,
-    help="Also run members who first import a listening history made from half of their "
-    "playlist (through /import spotify), judged against the other half like everyone: "
-    "the like-rate with and without histories in one run (policy `history`).",
+    help="Deal the members into two arms of other playlists: half first import a listening "
+    "history made from half of their playlist (through /import spotify); everyone is judged "
+    "against the other half: the like-rate with and without histories in one run (policy "
+    "`history`).",
 )
 @click.option(
     "--json",
@@ -66,6 +67,8 @@ def command(
 
     if users < 1:
         fail(f"--users must be 1 or more, not {users}")
+    if history and users < 2:
+        fail(f"--history needs --users 2 or more (half import a history), not {users}")
     if rounds < 1:
         fail(f"--rounds must be 1 or more, not {rounds}")
     settings = settings_of(ctx)
