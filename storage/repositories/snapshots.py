@@ -97,6 +97,18 @@ async def catalog_rows(session: AsyncSession) -> CatalogRows:
     )
 
 
+# The columns of FeedbackRows, in its order: every reader of feedback rows selects these.
+_ROW_COLUMNS = (
+    Feedback.id,
+    Feedback.user_id,
+    Feedback.guild_id,
+    Feedback.track_id,
+    Feedback.kind,
+    Feedback.value,
+    Feedback.created_at,
+)
+
+
 async def feedback_rows(session: AsyncSession, *, guild_id: int | None = None) -> FeedbackRows:
     """All feedback, or one guild's when `guild_id` is given.
 
@@ -106,15 +118,7 @@ async def feedback_rows(session: AsyncSession, *, guild_id: int | None = None) -
     at a million rows."""
     if guild_id is None and session.bind.dialect.driver in ("aiosqlite", "asyncpg"):
         return await _raw_feedback_rows(session)
-    statement = select(
-        Feedback.id,
-        Feedback.user_id,
-        Feedback.guild_id,
-        Feedback.track_id,
-        Feedback.kind,
-        Feedback.value,
-        Feedback.created_at,
-    ).order_by(Feedback.id)
+    statement = select(*_ROW_COLUMNS).order_by(Feedback.id)
     if guild_id is not None:
         statement = statement.where(Feedback.guild_id == guild_id)
     rows = (await session.execute(statement)).all()
@@ -153,15 +157,7 @@ async def feedback_rows_of(session: AsyncSession, user_ids: Sequence[int]) -> Fe
 # Built once: a member's first request reads their rows with this, and building a select
 # costs the event loop more than running it.
 _ROWS_OF_MEMBERS = (
-    select(
-        Feedback.id,
-        Feedback.user_id,
-        Feedback.guild_id,
-        Feedback.track_id,
-        Feedback.kind,
-        Feedback.value,
-        Feedback.created_at,
-    )
+    select(*_ROW_COLUMNS)
     .where(Feedback.user_id.in_(bindparam("users", expanding=True)))
     .order_by(Feedback.id)
 )
@@ -202,18 +198,7 @@ async def feedback_chunks(
     last = 0
     while True:
         statement = (
-            select(
-                Feedback.id,
-                Feedback.user_id,
-                Feedback.guild_id,
-                Feedback.track_id,
-                Feedback.kind,
-                Feedback.value,
-                Feedback.created_at,
-            )
-            .where(Feedback.id > last)
-            .order_by(Feedback.id)
-            .limit(size)
+            select(*_ROW_COLUMNS).where(Feedback.id > last).order_by(Feedback.id).limit(size)
         )
         if since is not None:
             statement = statement.where(Feedback.created_at >= since)
