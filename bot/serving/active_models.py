@@ -79,7 +79,7 @@ def compose_hybrid(
 ) -> tuple[Hybrid, str]:
     """The serving hybrid and where its weights came from. CPU work: call it in a thread."""
     from recommender.als import ALS
-    from recommender.hybrid import DEFAULT_THRESHOLD, Hybrid
+    from recommender.hybrid import DEFAULT_THRESHOLD
 
     components: dict[str, Any] = dict(active.components)
     threshold = DEFAULT_THRESHOLD
@@ -91,18 +91,7 @@ def compose_hybrid(
     components["content"] = content.with_mode("genre").with_users(
         recent_rows(feedback, CONTENT_PROFILE_ROWS)
     )
-    try:
-        return (
-            Hybrid.compose(
-                components, feedback, catalog, weights=active.weights, threshold=threshold
-            ),
-            active.weights_from,
-        )
-    except ValueError as exc:  # tuned for other components than those serving now
-        log.warning(
-            "blend weights of %s do not fit the serving models: %s", active.weights_from, exc
-        )
-        return Hybrid.compose(components, feedback, catalog, threshold=threshold), "defaults"
+    return _blended(active, components, feedback, catalog, threshold)
 
 
 def compose_base(
@@ -117,7 +106,7 @@ def compose_base(
     call it in a thread. Returns where its weights came from."""
     from recommender.als import ALS
     from recommender.data import Interactions
-    from recommender.hybrid import DEFAULT_THRESHOLD, Hybrid
+    from recommender.hybrid import DEFAULT_THRESHOLD
     from recommender.popularity import Popularity
 
     nobody = Interactions.from_rows([], [])
@@ -125,18 +114,32 @@ def compose_base(
     threshold = FOLDED_WARM_FROM if isinstance(components.get("als"), ALS) else DEFAULT_THRESHOLD
     components["content"] = content.with_mode("genre")
     components["pop"] = popularity or Popularity.from_counts(catalog.vocab, np.zeros(len(catalog)))
+    return _blended(active, components, nobody, catalog, threshold)
+
+
+def _blended(
+    active: ActiveModels,
+    components: dict[str, Any],
+    feedback: Interactions,
+    catalog: ItemCatalog,
+    threshold: int,
+) -> tuple[Hybrid, str]:
+    """The hybrid of `components` with the active blend weights, or with the defaults when
+    those were tuned for other components than the ones serving now (warned)."""
+    from recommender.hybrid import Hybrid
+
     try:
         return (
             Hybrid.compose(
-                components, nobody, catalog, weights=active.weights, threshold=threshold
+                components, feedback, catalog, weights=active.weights, threshold=threshold
             ),
             active.weights_from,
         )
-    except ValueError as exc:  # tuned for other components than those serving now
+    except ValueError as exc:
         log.warning(
             "blend weights of %s do not fit the serving models: %s", active.weights_from, exc
         )
-        return Hybrid.compose(components, nobody, catalog, threshold=threshold), "defaults"
+        return Hybrid.compose(components, feedback, catalog, threshold=threshold), "defaults"
 
 
 def recent_rows(feedback: Interactions, per_user: int) -> Interactions:
