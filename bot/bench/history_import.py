@@ -2,7 +2,7 @@
 who imported it then costs.
 
 The history is made by storage/history/synthetic.py from real catalog tracks (the local
-catalog of ../shared/data): `--plays` streams (default 100,000, about 30 MB of extended
+catalog of ../shared/data): `--plays` streams (default 100,000, about 78 MB of extended
 streaming history JSON, every field Spotify writes, a fifth skipped, some podcasts) over
 `--tracks` distinct tracks with Zipf-like favourites, over two years. It is imported with
 the real command, `earworm import spotify-history`, in a fresh process, so the seconds and
