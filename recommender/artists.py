@@ -22,12 +22,22 @@ weighted mean relation of its main artist to the artists the member liked or pla
 artist relates to itself with 1): the learning loop measures it on held-out feedback like
 every other kind. Every user of `interactions` is a basket (their positive rows); the
 playlists given at construction are baskets too, but never users.
+
+In the hybrid's blend (recommender/hybrid.py, group "artists") it is "more from the
+artists you keep coming back to, and from artists played alongside them". There an artist
+relates to itself only once `favourite_from` (2) of the member's liked or played tracks
+are theirs: one liked song is too little to fill their picks with the same artist, a
+history that plays several of an artist's songs is not. A track whose artist relates to
+none of the member's is left unscored there (`related_only`): the blend then ranks it
+with the component's least likely, instead of z-scoring a catalog of near-zeros (which
+would blow every related track up to the top whatever its weight).
 """
 
 from __future__ import annotations
 
+import copy
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -50,6 +60,8 @@ SAME_ARTIST = 1.0  # an artist's relation to itself
 NAMED_RELATION = 0.05
 # Scores of tracks equally related are ordered by popularity, by less than any relation.
 POPULARITY_TIE_BREAK = 1e-6
+# In the hybrid's blend: an artist relates to itself from this many of the member's tracks.
+BLEND_FAVOURITE_FROM = 2
 
 
 def artist_key(name: str) -> str:
@@ -120,6 +132,8 @@ class ArtistRelations(Recommender):
         shrink: float = 2.0,
         max_basket: int = 100,
         playlists: Playlists | None = None,
+        favourite_from: int = 1,
+        related_only: bool = False,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -129,12 +143,18 @@ class ArtistRelations(Recommender):
             raise ValueError("shrink must not be negative")
         if max_basket < 2:
             raise ValueError("max_basket must be at least 2")
+        if isinstance(favourite_from, bool) or not isinstance(favourite_from, int):
+            raise ValueError(f"favourite_from must be a whole number, got {favourite_from!r}")
+        if favourite_from < 1:
+            raise ValueError("favourite_from must be at least 1")
         self.seed = int(seed)
         self.method = method
         self.neighbours = int(neighbours)
         self.shrink = float(shrink)
         self.max_basket = int(max_basket)
         self.playlists = playlists
+        self.favourite_from = favourite_from
+        self.related_only = bool(related_only)
         self._artists = Vocabulary([])  # artist keys
         self._names: list[str] = []
         self._relations = sp.csr_matrix((0, 0), dtype=np.float32)  # artists x artists
@@ -144,7 +164,10 @@ class ArtistRelations(Recommender):
         self._popularity = np.zeros(0, dtype=np.float64)
         self._users = Vocabulary([])
         self._profiles = sp.csr_matrix((0, 0), dtype=np.float32)  # users x artists
+        # users x artists: how many different tracks of the artist the user liked or played
+        self._profile_tracks = sp.csr_matrix((0, 0), dtype=np.float32)
         self._seen = sp.csr_matrix((0, 0), dtype=np.float32)  # users x items
+        self._played: frozenset[str] = frozenset()  # tracks only listened to (reasons)
         self._report: dict[str, Any] = {}
 
     # --- fitting --------------------------------------------------------------------------
@@ -219,12 +242,33 @@ class ArtistRelations(Recommender):
         liked = matrix.multiply(matrix > 0).tocoo()
         artists = self._item_artist[liked.col]
         has = (artists >= 0) & (liked.data > 0)
-        profiles = sp.csr_matrix(
-            (liked.data[has], (liked.row[has], artists[has])),
-            shape=(len(self._users), len(self._artists)),
-        )
+        shape = (len(self._users), len(self._artists))
+        rows, columns = liked.row[has], artists[has]
+        profiles = sp.csr_matrix((liked.data[has], (rows, columns)), shape=shape)
         profiles.sum_duplicates()
         self._profiles = profiles.astype(np.float32)
+        # One entry per (user, track) in the matrix: summing ones counts different tracks.
+        tracks = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, columns)), shape=shape)
+        tracks.sum_duplicates()
+        self._profile_tracks = tracks
+
+    def with_users(
+        self, interactions: Interactions, played: Collection[str] = ()
+    ) -> ArtistRelations:
+        """The same relations serving the users of `interactions` (typically one member
+        and their feedback and plays): O(their rows), the relations and items shared.
+        `played`: tracks they only listened to, which reasons name as played."""
+        twin = copy.copy(self)
+        twin._played = frozenset(played)
+        twin._fit_users(interactions)
+        return twin
+
+    def serving_blend(self) -> ArtistRelations:
+        """These relations as the hybrid's "artists" component (module docstring)."""
+        twin = copy.copy(self)
+        twin.favourite_from = max(self.favourite_from, BLEND_FAVOURITE_FROM)
+        twin.related_only = True
+        return twin
 
     # --- reading --------------------------------------------------------------------------
 
@@ -288,19 +332,34 @@ class ArtistRelations(Recommender):
 
     # --- a member's view --------------------------------------------------------------------
 
-    def _artist_scores(self, profile: FloatArray) -> FloatArray:
-        """Per artist, the profile-weighted mean relation (itself counting SAME_ARTIST)."""
+    def _artist_scores(
+        self, profile: FloatArray, favourite: FloatArray | None = None
+    ) -> FloatArray:
+        """Per artist, the profile-weighted mean relation (itself counting SAME_ARTIST where
+        `favourite` says so; everywhere without it)."""
         total = profile.sum()
         if total <= 0:
             return np.zeros(len(self._artists))
-        related = np.asarray(self._relations.T @ profile).ravel() + SAME_ARTIST * profile
-        return related / total  # type: ignore[no-any-return]
+        mine = np.flatnonzero(profile)
+        # Only the member's artists' rows: O(their relations), not O(all relations).
+        weights = sp.csr_matrix(
+            (profile[mine], (np.zeros(len(mine), dtype=np.int64), mine)),
+            shape=(1, len(self._artists)),
+        )
+        related = np.asarray((weights @ self._relations).todense()).ravel()
+        own = profile if favourite is None else profile * favourite
+        return (related + SAME_ARTIST * own) / total  # type: ignore[no-any-return]
 
     def _profile(self, row: int) -> FloatArray:
-        start, end = self._profiles.indptr[row], self._profiles.indptr[row + 1]
-        profile = np.zeros(len(self._artists))
-        profile[self._profiles.indices[start:end]] = self._profiles.data[start:end]
-        return profile
+        return _dense_row(self._profiles, row, len(self._artists))
+
+    def _favourite(self, row: int) -> FloatArray | None:
+        """1 for the user's artists with `favourite_from` or more of their tracks, else 0
+        (None when every artist of the profile counts: `favourite_from` 1)."""
+        if self.favourite_from <= 1:
+            return None
+        tracks = _dense_row(self._profile_tracks, row, len(self._artists))
+        return (tracks >= self.favourite_from).astype(np.float64)
 
     def _item_scores(self, artist_scores: FloatArray) -> FloatArray:
         scores = np.zeros(len(self._items))
@@ -317,7 +376,13 @@ class ArtistRelations(Recommender):
             profile = self._profile(row)
             if profile.sum() <= 0:
                 continue
-            scores[position] = self._item_scores(self._artist_scores(profile))
+            artist_scores = self._artist_scores(profile, self._favourite(row))
+            scores[position] = self._item_scores(artist_scores)
+            if self.related_only:
+                has = self._item_artist >= 0
+                related = np.zeros(len(self._items), dtype=bool)
+                related[has] = artist_scores[self._item_artist[has]] > 0
+                scores[position, ~related] = -np.inf
         return scores
 
     def seen_items(self, user: str) -> npt.NDArray[np.int64]:
@@ -329,14 +394,26 @@ class ArtistRelations(Recommender):
         if artist < 0 or row < 0:
             return "popular in the catalog"
         profile = self._profile(row)
-        if profile[artist] > 0:
+        favourite = self._favourite(row)
+        if profile[artist] > 0 and (favourite is None or favourite[artist] > 0):
+            if self._only_played(row, artist):
+                return f"by {self._names[artist]}, whom you play a lot"
             return f"by {self._names[artist]}, whose songs you liked"
         columns, scores = _row(self._relations, artist)  # co-occurrence is mutual
         weighted = profile[columns] * scores
         if len(weighted) and weighted.max() > 0:
             anchor = int(columns[np.argmax(weighted)])
-            return f"often played alongside {self._names[anchor]}, whom you liked"
+            verb = "whom you play" if self._only_played(row, anchor) else "whom you liked"
+            return f"often played alongside {self._names[anchor]}, {verb}"
         return "popular in the catalog"
+
+    def _only_played(self, row: int, artist: int) -> bool:
+        """Whether every track of `artist` in the user's profile was only played."""
+        if not self._played:
+            return False
+        items = row_items(self._seen, row)
+        theirs = items[self._item_artist[items] == artist]
+        return len(theirs) > 0 and all(self._items.id_of(int(i)) in self._played for i in theirs)
 
     def similar_items(self, item: str, k: int = 10) -> list[Recommendation]:
         """Tracks by the artists most related to `item`'s (its own artist first), by
@@ -368,6 +445,8 @@ class ArtistRelations(Recommender):
             "neighbours": self.neighbours,
             "shrink": self.shrink,
             "max_basket": self.max_basket,
+            "favourite_from": self.favourite_from,
+            "related_only": self.related_only,
             "report": self._report,
         }
         arrays: Arrays = {
@@ -384,6 +463,7 @@ class ArtistRelations(Recommender):
             "profile_indptr": self._profiles.indptr.astype(np.int64),
             "profile_indices": self._profiles.indices.astype(np.int32),
             "profile_weights": self._profiles.data.astype(np.float32),
+            "profile_tracks": self._profile_tracks.data.astype(np.float32),
             "seen_indptr": self._seen.indptr.astype(np.int64),
             "seen_indices": self._seen.indices.astype(np.int32),
         }
@@ -397,6 +477,8 @@ class ArtistRelations(Recommender):
             neighbours=params["neighbours"],
             shrink=params["shrink"],
             max_basket=params["max_basket"],
+            favourite_from=int(params.get("favourite_from", 1)),
+            related_only=bool(params.get("related_only", False)),
         )
         model._artists = Vocabulary(arrays["artist_keys"].tolist())
         model._names = arrays["artist_names"].tolist()
@@ -415,6 +497,13 @@ class ArtistRelations(Recommender):
             (arrays["profile_weights"], arrays["profile_indices"], arrays["profile_indptr"]),
             shape=(len(model._users), count),
         )
+        # Saved before the track counts existed: count every artist as a favourite.
+        counts = arrays.get("profile_tracks")
+        if counts is None or len(counts) != model._profiles.nnz:
+            counts = np.full(model._profiles.nnz, model.favourite_from, dtype=np.float32)
+        model._profile_tracks = sp.csr_matrix(
+            (counts, model._profiles.indices, model._profiles.indptr), shape=model._profiles.shape
+        )
         model._seen = sp.csr_matrix(
             (
                 np.ones(len(arrays["seen_indices"]), dtype=np.float32),
@@ -428,6 +517,13 @@ class ArtistRelations(Recommender):
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _dense_row(matrix: sp.csr_matrix, row: int, width: int) -> FloatArray:
+    out = np.zeros(width)
+    start, end = matrix.indptr[row], matrix.indptr[row + 1]
+    out[matrix.indices[start:end]] = matrix.data[start:end]
+    return out
 
 
 def _row(matrix: sp.csr_matrix, row: int) -> tuple[npt.NDArray[np.int32], Float32Array]:

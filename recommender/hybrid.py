@@ -9,6 +9,11 @@ Three tiers by a member's positive feedback (likes, loves, good ratings):
 - **warm** (`threshold` or more): the collaborative models (ALS, NCF, ...) blended with
   content similarity and popularity.
 
+Light and warm members' blends also hold **artists** when the catalog names artists: more
+from the artists they keep coming back to (two or more of their liked or played tracks),
+and from artists played alongside the ones they like (recommender.artists). That is what
+a listening history says most plainly, and what collaborative models learn last.
+
 Each model's scores are standardised per member (recommender.blend) and added with the
 tier's weights. Weights are chosen by NDCG@10 on a validation split carved from the
 training rows (one liked track held out per member, the harness's leave-one-out: holding
@@ -56,10 +61,20 @@ TIERS = ("light", "warm")
 DEFAULT_THRESHOLD = 5
 # Before tuning, and for a tier with too few validation members to tune on.
 # Shares of the collaborative models (split evenly between them), content and popularity.
+# Artists' warm share: validation on real playlists (earworm eval, spotify-playlists)
+# chose artists 0.6-0.7 and ALS 0, but that dataset has 470 members where a server has
+# thousands for ALS to learn from (docs/benchmarks.md, "Artists in the blend").
 DEFAULT_SHARES = {
-    "light": {"collaborative": 0.0, "content": 0.7, "pop": 0.3},
-    "warm": {"collaborative": 0.6, "content": 0.3, "pop": 0.1},
+    "light": {"collaborative": 0.0, "content": 0.5, "artists": 0.2, "pop": 0.3},
+    "warm": {"collaborative": 0.4, "content": 0.2, "artists": 0.3, "pop": 0.1},
 }
+# A catalog that names no artists: the blend as it was before artists existed.
+SHARES_WITHOUT_ARTISTS = {
+    "light": {"collaborative": 0.0, "content": 0.7, "artists": 0.0, "pop": 0.3},
+    "warm": {"collaborative": 0.6, "content": 0.3, "artists": 0.0, "pop": 0.1},
+}
+# Blend groups that are not collaborative models.
+OWN_GROUPS = ("content", "artists", "pop")
 MIN_TUNING_USERS = 30
 # Held-out (member, track) pairs scored per tier: bounds memory (pairs x tracks x models).
 MAX_TUNING_PAIRS = 1_500
@@ -78,6 +93,7 @@ COMPONENT_CLASSES = {
     "ncf": ("recommender.ncf", "NCF"),
     "itemknn": ("recommender.itemknn", "ItemKNN"),
     "content": ("recommender.content", "ContentSimilarity"),
+    "artists": ("recommender.artists", "ArtistRelations"),
     "pop": ("recommender.popularity", "Popularity"),
 }
 # What a model's row gives an item it cannot score (recommender.blend): "lowest" for all.
@@ -101,6 +117,10 @@ def component_class(kind: str) -> type[Recommender]:
 
 def _has_audio_features(catalog: ItemCatalog | None) -> bool:
     return catalog is not None and len(catalog) > 0 and bool(np.isfinite(catalog.features).any())
+
+
+def _has_artists(catalog: ItemCatalog | None) -> bool:
+    return catalog is not None and any(artists and artists[0] for artists in catalog.artists)
 
 
 @dataclass(frozen=True)
@@ -130,7 +150,7 @@ class Hybrid(Recommender):
         if isinstance(collaborative, str):
             collaborative = (collaborative,)
         for kind in collaborative:
-            if kind in ("content", "pop"):
+            if kind in OWN_GROUPS:
                 raise ValueError(f"{kind!r} is not a collaborative model")
             component_class(kind)  # fails early on an unknown kind
         if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
@@ -190,7 +210,7 @@ class Hybrid(Recommender):
 
         Weights of a model that is not among `components` (e.g. tuned with an NCF that is
         no longer active) are dropped; a tier left with no weight gets the defaults."""
-        collaborative = [kind for kind in components if kind not in ("content", "pop")]
+        collaborative = [kind for kind in components if kind not in OWN_GROUPS]
         model = cls(collaborative=collaborative, threshold=threshold)
         fitted = dict(components)
         if "pop" not in fitted:
@@ -267,6 +287,12 @@ class Hybrid(Recommender):
         if _has_audio_features(catalog):
             content = component_class("content")(mode=self.content_mode, seed=seed)  # type: ignore[call-arg]
             components["content"] = content.fit(interactions, catalog)
+        if _has_artists(catalog):
+            from recommender.artists import ArtistRelations
+
+            # Members' own baskets only: the blend's artists as fitted here, leak-free.
+            relations = ArtistRelations(seed=seed).fit(interactions, catalog)
+            components["artists"] = relations.serving_blend()
         components["pop"] = component_class("pop")().fit(interactions, catalog)
         return components
 
@@ -401,22 +427,26 @@ class Hybrid(Recommender):
 
     def blend_groups(self) -> list[str]:
         """What a tier's weights are over: each collaborative model this hybrid has, then
-        "content" when it has audio features, then "pop"."""
+        "content" when it has audio features, "artists" when it has artist relations, then
+        "pop"."""
         names = [kind for kind in self.collaborative_kinds if kind in self.components]
-        if "content" in self.components:
-            names.append("content")
+        names += [group for group in ("content", "artists") if group in self.components]
         return [*names, "pop"]
 
     def default_weights(self) -> dict[str, dict[str, float]]:
-        """DEFAULT_SHARES over the groups this hybrid has: the collaborative share split
-        evenly between its models; without content, its share goes to the collaborative
-        models, and to popularity when there are none."""
+        """DEFAULT_SHARES over the groups this hybrid has (SHARES_WITHOUT_ARTISTS when
+        it has no artists): the collaborative share split evenly between its models;
+        without content, its share goes to the collaborative models, and to popularity
+        when there are none."""
         groups = self.blend_groups()
-        collaborative = [g for g in groups if g not in ("content", "pop")]
+        collaborative = [g for g in groups if g not in OWN_GROUPS]
+        table = DEFAULT_SHARES if "artists" in groups else SHARES_WITHOUT_ARTISTS
         weights: dict[str, dict[str, float]] = {}
-        for tier, shares in DEFAULT_SHARES.items():
+        for tier, shares in table.items():
             tier_weights = {"pop": shares["pop"]}
             spare = 0.0
+            if "artists" in groups:
+                tier_weights["artists"] = shares["artists"]
             if "content" in groups:
                 tier_weights["content"] = shares["content"]
             else:
@@ -469,7 +499,11 @@ class Hybrid(Recommender):
                 continue
             total = out[position]
             total.fill(0.0)
-            for group, weight in self.weights[tier].items():
+            weights = self.weights[tier]
+            # In the groups' own order, whatever order the weights came in (a loaded
+            # tuning's JSON): float sums depend on it, and a reloaded model must agree.
+            for group in self.blend_groups():
+                weight = weights.get(group, 0.0)
                 if weight and group in rows.z:
                     total += np.float32(weight) * rows.z[group][position]
         return out
@@ -655,8 +689,9 @@ def _is_identity(columns: IntArray) -> bool:
 def _checked_weights(
     weights: Mapping[str, Mapping[str, float]], collaborative: Sequence[str]
 ) -> dict[str, dict[str, float]]:
-    """Weights per tier over the collaborative kinds, "content" and "pop"; every tier given."""
-    known = {*collaborative, "content", "pop"}
+    """Weights per tier over the collaborative kinds, "content", "artists" and "pop"; every
+    tier given."""
+    known = {*collaborative, *OWN_GROUPS}
     checked: dict[str, dict[str, float]] = {}
     for tier in TIERS:
         if tier not in weights:

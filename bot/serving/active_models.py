@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.repositories.registry import active_model
 
 if TYPE_CHECKING:
+    from recommender.artists import ArtistRelations
     from recommender.base import Recommender
     from recommender.content import ContentSimilarity
     from recommender.data import Interactions, ItemCatalog
@@ -76,8 +77,11 @@ def compose_hybrid(
     content: ContentSimilarity,
     feedback: Interactions,
     catalog: ItemCatalog,
+    relations: ArtistRelations | None = None,
 ) -> tuple[Hybrid, str]:
-    """The serving hybrid and where its weights came from. CPU work: call it in a thread."""
+    """The serving hybrid and where its weights came from; the blend's artists from
+    `relations` (the ones serving, bot/serving/relations.py), else from `feedback` alone.
+    CPU work: call it in a thread."""
     from recommender.als import ALS
     from recommender.hybrid import DEFAULT_THRESHOLD
 
@@ -91,7 +95,41 @@ def compose_hybrid(
     components["content"] = content.with_mode("genre").with_users(
         recent_rows(feedback, CONTENT_PROFILE_ROWS)
     )
+    artists = blend_artists(catalog, relations, feedback)
+    if artists is not None:
+        components["artists"] = artists
     return _blended(active, components, feedback, catalog, threshold)
+
+
+def blend_artists(
+    catalog: ItemCatalog,
+    relations: ArtistRelations | None = None,
+    feedback: Interactions | None = None,
+) -> ArtistRelations | None:
+    """The hybrid's "artists" component (recommender.artists): `relations` serving the
+    members of `feedback`; without relations, ones fitted on `feedback` alone (no related
+    artists then when there is none: a member's favourite artists still count). None for a
+    catalog that names no artists."""
+    from recommender.artists import ArtistRelations
+    from recommender.data import Interactions
+
+    if not any(artists and artists[0] for artists in catalog.artists):
+        return None
+    global _no_relations
+    nobody = Interactions.from_rows([], [])
+    if relations is None and feedback is not None:
+        return ArtistRelations().fit(feedback, catalog).serving_blend()
+    if relations is None:
+        # The same for every swap of one catalog (reading its artists takes a moment).
+        known = _no_relations
+        if known is None or known[0] is not catalog:
+            known = _no_relations = (catalog, ArtistRelations().fit(nobody, catalog))
+        relations = known[1]
+    return relations.serving_blend().with_users(feedback or nobody)
+
+
+# The last catalog served without artist relations, and its relations-less model.
+_no_relations: tuple[ItemCatalog, ArtistRelations] | None = None
 
 
 def compose_base(
@@ -99,11 +137,13 @@ def compose_base(
     content: ContentSimilarity,
     catalog: ItemCatalog,
     popularity: Recommender | None = None,
+    relations: ArtistRelations | None = None,
 ) -> tuple[Hybrid, str]:
     """The serving hybrid composed with no member: the item side every request shares
     (each member's side is added per request with `Hybrid.with_member`, see
-    bot/serving/members.py), with `popularity` (listener counts) or none yet. CPU work:
-    call it in a thread. Returns where its weights came from."""
+    bot/serving/members.py), with `popularity` (listener counts) or none yet, and the
+    blend's artists from `relations`. CPU work: call it in a thread. Returns where its
+    weights came from."""
     from recommender.als import ALS
     from recommender.data import Interactions
     from recommender.hybrid import DEFAULT_THRESHOLD
@@ -114,6 +154,9 @@ def compose_base(
     threshold = FOLDED_WARM_FROM if isinstance(components.get("als"), ALS) else DEFAULT_THRESHOLD
     components["content"] = content.with_mode("genre")
     components["pop"] = popularity or Popularity.from_counts(catalog.vocab, np.zeros(len(catalog)))
+    artists = blend_artists(catalog, relations)
+    if artists is not None:
+        components["artists"] = artists
     return _blended(active, components, nobody, catalog, threshold)
 
 

@@ -220,7 +220,12 @@ class Engine:
             artists = ArtistDirectory.of(similarity.style)
         crowd = self._crowd if same_catalog else None
         base, weights_from = await asyncio.to_thread(
-            compose_base, active, content, catalog, crowd.popularity() if crowd else None
+            compose_base,
+            active,
+            content,
+            catalog,
+            crowd.popularity() if crowd else None,
+            relations.model,
         )
         if weights_from != active.weights_from:  # warned once; the defaults blend instead
             active = dataclasses.replace(active, weights=None, weights_from=weights_from)

@@ -46,6 +46,7 @@ def member_components(
     """The member-side models for `interactions` (one member); `played`, the tracks they
     only listened to, which reasons name as played. CPU work: call in a thread."""
     from recommender.als import ALS
+    from recommender.artists import ArtistRelations
 
     if len(interactions) == 0:
         return {}
@@ -56,6 +57,9 @@ def member_components(
     if content is not None and "content" in base.components:
         recent = recent_rows(interactions, CONTENT_PROFILE_ROWS)
         found["content"] = content.with_member(recent, played=played)
+    artists = base.components.get("artists")
+    if isinstance(artists, ArtistRelations):
+        found["artists"] = artists.with_users(interactions, played=played)
     return found
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from bot.composition import database_for
 from bot.serving.active_models import compose_hybrid, load_active_models
 from bot.serving.content import cached_content_model
+from bot.serving.relations import load_relations
 from bot.settings import Settings
 from storage.repositories.catalog_version import catalog_version
 from storage.repositories.snapshots import feedback_rows
@@ -75,9 +76,10 @@ async def serving_hybrid(settings: Settings) -> tuple[Hybrid, ServingModels]:
         content = await cached_content_model(settings, session, version)
         feedback = to_interactions(await feedback_rows(session))
         active = await load_active_models(session)
+        relations = await load_relations(session, content.catalog)
     # Composing is CPU work: off the event loop.
     hybrid, weights_from = await asyncio.to_thread(
-        compose_hybrid, active, content, feedback, content.catalog
+        compose_hybrid, active, content, feedback, content.catalog, relations.model
     )
     return hybrid, ServingModels(dict(active.versions), dict(active.skipped), weights_from)
 

@@ -144,9 +144,70 @@ def test_a_member_is_told_which_liked_artist_a_pick_comes_from(tmp_path: Path) -
     assert loaded.recommend(user, 5) == picks
 
 
+def blend_world() -> tuple[ItemCatalog, Playlists]:
+    """Artists A (4 tracks), B (3), C (3) and D (3): B is played alongside A, D alongside
+    C, and neither pair alongside the other."""
+    catalog = catalog_of(["A"] * 4 + ["B"] * 3 + ["C"] * 3 + ["D"] * 3)
+    playlists = Playlists.of(
+        ["t0", "t4", "t1", "t5", "t7", "t10", "t8", "t11"],
+        ["p1", "p1", "p2", "p2", "p3", "p3", "p4", "p4"],
+    )
+    return catalog, playlists
+
+
+def test_in_the_blend_an_artist_counts_for_itself_from_two_of_the_members_tracks() -> None:
+    catalog, playlists = blend_world()
+    relations = ArtistRelations(playlists=playlists).fit(NOBODY, catalog).serving_blend()
+    assert relations.favourite_from == 2
+    assert relations.related_only
+    one_c = relations.with_users(Interactions.from_rows(["m"], ["t7"]))
+    two_a = relations.with_users(Interactions.from_rows(["m", "m"], ["t0", "t1"]))
+
+    scores = one_c.score_users(["m"])[0]
+    # One liked song of C: not more of C for it, but D (played alongside C); A, B unscored.
+    assert np.isneginf(scores[[8, 9]]).all()
+    assert (scores[10:] > 0).all()
+    assert np.isneginf(scores[:7]).all()
+    scores = two_a.score_users(["m"])[0]
+    # Two of A's: more of A first, then B (played alongside A); C and D left unscored.
+    assert min(scores[2], scores[3]) > max(scores[4:7]) > 0
+    assert np.isneginf(scores[7:]).all()
+    assert two_a.reason("m", 2) == "by A, whose songs you liked"
+    assert two_a.reason("m", 4) == "often played alongside A, whom you liked"
+
+
+def test_the_blend_names_artists_a_member_only_played() -> None:
+    catalog, playlists = blend_world()
+    relations = ArtistRelations(playlists=playlists).fit(NOBODY, catalog).serving_blend()
+    plays = Interactions.from_rows(["m", "m"], ["t0", "t1"], [2.5, 1.0])
+    member = relations.with_users(plays, played={"t0", "t1"})
+    assert member.reason("m", 3) == "by A, whom you play a lot"
+    assert member.reason("m", 5) == "often played alongside A, whom you play"
+    # The shared model is untouched: it knows no member.
+    assert np.isneginf(relations.score_users(["m"])[0]).all()
+
+
+def test_the_blend_settings_survive_saving(tmp_path: Path) -> None:
+    catalog, playlists = blend_world()
+    fitted = ArtistRelations(playlists=playlists).fit(
+        Interactions.from_rows(["m", "m", "n"], ["t0", "t1", "t4"]), catalog
+    )
+    model = fitted.serving_blend()
+    loaded = ArtistRelations.load(model.save(tmp_path / "blend"))
+    assert (loaded.favourite_from, loaded.related_only) == (2, True)
+    np.testing.assert_array_equal(loaded.score_users(["m", "n"]), model.score_users(["m", "n"]))
+
+
 @pytest.mark.parametrize(
     "options",
-    [{"method": "svd"}, {"neighbours": 0}, {"shrink": -1.0}, {"max_basket": 1}],
+    [
+        {"method": "svd"},
+        {"neighbours": 0},
+        {"shrink": -1.0},
+        {"max_basket": 1},
+        {"favourite_from": 0},
+        {"favourite_from": 1.5},
+    ],
 )
 def test_bad_options_are_refused(options: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must"):

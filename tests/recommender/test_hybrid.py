@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -136,7 +137,7 @@ def test_blend_weights_are_tuned_on_validation_and_recorded() -> None:
     assert warm["validation_users"] >= MIN_TUNING_USERS
     assert sum(warm["best"]["weights"].values()) == pytest.approx(1.0)
     assert first.weights["warm"] == warm["best"]["weights"]
-    assert set(first.weights["warm"]) == {"itemknn", "content", "pop"}
+    assert set(first.weights["warm"]) == {"itemknn", "content", "artists", "pop"}
     again = Hybrid(seed=1, collaborative=FAST).fit(interactions, tiny_catalog())
     assert again.tuning == first.tuning
 
@@ -206,6 +207,7 @@ def test_reasons_name_the_component_that_contributed_most(fitted: Hybrid) -> Non
 def test_save_and_load_keep_the_components(fitted: Hybrid, tmp_path: Path) -> None:
     directory = fitted.save(tmp_path / "hybrid")
     assert sorted(p.name for p in (directory / "components").iterdir()) == [
+        "artists",
         "content",
         "itemknn",
         "pop",
@@ -254,3 +256,37 @@ def test_compose_drops_weights_of_models_not_serving() -> None:
     )
     assert composed.weights["warm"] == {"itemknn": 0.5, "pop": 0.2}
     assert composed.weights["light"] == composed.default_weights()["light"]
+
+
+def test_without_artists_their_default_share_goes_to_content() -> None:
+    """A catalog that names no artists blends as the hybrid did before artists existed."""
+    interactions, catalog = tiny_interactions(), tiny_catalog()
+    nameless = dataclasses.replace(catalog, artists=[()] * len(catalog))
+    with_artists = Hybrid(collaborative=FAST).fit(interactions, catalog)
+    without = Hybrid(collaborative=FAST).fit(interactions, nameless)
+
+    assert "artists" in with_artists.blend_groups()
+    assert without.blend_groups() == ["itemknn", "content", "pop"]
+    assert without.default_weights() == {
+        "light": {"itemknn": 0.0, "content": 0.7, "pop": 0.3},
+        "warm": {"itemknn": 0.6, "content": 0.3, "pop": 0.1},
+    }
+    assert with_artists.default_weights()["warm"] == {
+        "itemknn": 0.4, "content": 0.2, "artists": 0.3, "pop": 0.1
+    }  # fmt: skip
+
+
+def test_more_from_an_artist_the_member_keeps_coming_back_to() -> None:
+    """A member who liked three of an artist's tracks is offered the fourth, and told why;
+    one who liked a single track of each of three artists is not pushed more of them."""
+    interactions, catalog = tiny_interactions(), tiny_catalog()
+    artist = catalog.main_artist(0)
+    theirs = [i for i in range(len(catalog)) if catalog.main_artist(i) == artist]
+    fan = [("fan", catalog.ids[i], 1.0) for i in theirs[:-1]]
+    model = Hybrid(collaborative=FAST).fit(with_rows(interactions, fan), catalog)
+
+    picks = model.recommend("fan", 5)
+    last = str(catalog.ids[theirs[-1]])
+    assert last in [pick.item for pick in picks]
+    reason = next(pick.reason for pick in picks if pick.item == last)
+    assert reason == f"by {artist}, whose songs you liked"

@@ -366,7 +366,7 @@ def test_all_trains_every_kind_in_one_run(env: dict[str, str], data_dir: Path) -
     metrics = results[2]["metrics"]
     weights = metrics["weights"]
     assert set(weights) == {"light", "warm"}
-    assert set(weights["warm"]) == {"als", "ncf", "content", "pop"}
+    assert set(weights["warm"]) == {"als", "ncf", "content", "artists", "pop"}
     assert 0.0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1.0
     [record_] = [r for r in registered(data_dir) if r.kind == "hybrid"]
     assert Hybrid.load(Path(str(record_.artifact_path))).weights == weights

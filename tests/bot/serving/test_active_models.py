@@ -66,6 +66,7 @@ def test_a_member_served_alone_gets_what_the_hybrid_of_everyone_gives_them() -> 
     from bot.serving.active_models import ActiveModels, compose_base, compose_hybrid
     from bot.serving.members import member_components
     from recommender.als import ALS
+    from recommender.artists import ArtistRelations
     from recommender.content import ContentSimilarity
     from recommender.popularity import Popularity
     from tests.recommender.tiny import tiny_catalog, tiny_interactions
@@ -75,14 +76,16 @@ def test_a_member_served_alone_gets_what_the_hybrid_of_everyone_gives_them() -> 
     als = ALS(factors=4, regularization=0.1, alpha=10.0, scaling="log", iterations=10)
     active = ActiveModels({"als": als.fit(feedback)}, {"als": 1}, {}, None, "defaults")
     content = ContentSimilarity(seed=0).fit(feedback, catalog)
-    everyone, _ = compose_hybrid(active, content, feedback, catalog)
+    relations = ArtistRelations().fit(feedback, catalog)  # the ones serving, shared
+    everyone, _ = compose_hybrid(active, content, feedback, catalog, relations)
+    assert "artists" in everyone.components
 
     fitted = Popularity().fit(feedback)  # what the bot's crowd counts, from everyone
     counts = np.zeros(len(catalog))
     positions = catalog.vocab.indices(fitted.item_vocab.ids.tolist())
     counts[positions[positions >= 0]] = fitted.score_users(["-"])[0][positions >= 0]
     popularity = Popularity.from_counts(catalog.vocab, counts)
-    base, _ = compose_base(active, content, catalog, popularity)
+    base, _ = compose_base(active, content, catalog, popularity, relations)
 
     for member in [*feedback.user_vocab.ids.tolist(), "stranger"]:
         mine = feedback.subset(feedback.users == member)
