@@ -8,6 +8,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+# Up to this many ids are looked up one by one in the dict; more, in bulk through pandas.
+DICT_LOOKUP_UP_TO = 256
+
 
 class Vocabulary:
     """An immutable, ordered set of string ids. Unknown ids map to -1, never raise."""
@@ -46,7 +49,18 @@ class Vocabulary:
     def indices(self, identifiers: Iterable[str]) -> npt.NDArray[np.int64]:
         """Dense indices of `identifiers` (-1 for unknown ones), looked up in bulk: a
         refresh maps every feedback row's ids, and a Python loop over them was most of it."""
-        keys = np.asarray(identifiers if isinstance(identifiers, np.ndarray) else list(identifiers))
+        if not isinstance(identifiers, np.ndarray):
+            identifiers = list(identifiers)
+        if len(identifiers) <= DICT_LOOKUP_UP_TO:
+            # A member's own rows: the dict, without pandas' fixed cost per call (most of
+            # what mapping one member's ids cost when their state is built).
+            index = self._index
+            return np.fromiter(
+                (index.get(str(key), -1) for key in identifiers),
+                dtype=np.int64,
+                count=len(identifiers),
+            )
+        keys = np.asarray(identifiers)
         if keys.dtype.kind != "U":
             keys = keys.astype(str)
         if self._lookup is None:
