@@ -162,6 +162,7 @@ class ArtistRelations(Recommender):
         self._items = Vocabulary([])
         self._item_artist = np.zeros(0, dtype=np.int64)  # -1: no known artist
         self._popularity = np.zeros(0, dtype=np.float64)
+        self._derive_items()
         self._users = Vocabulary([])
         self._profiles = sp.csr_matrix((0, 0), dtype=np.float32)  # users x artists
         # users x artists: how many different tracks of the artist the user liked or played
@@ -217,6 +218,17 @@ class ArtistRelations(Recommender):
             [self._artists.index(key) if key else -1 for key in keys], dtype=np.int64
         )
         self._popularity = np.nan_to_num(np.asarray(catalog.popularity, dtype=np.float64), nan=0.0)
+        self._derive_items()
+
+    def _derive_items(self) -> None:
+        """Per item its tie-break, and per artist its items (a CSR-like index): what every
+        member's scores read, worked out once."""
+        self._tie = POPULARITY_TIE_BREAK * self._popularity / 100.0
+        self._with_artist = np.flatnonzero(self._item_artist >= 0)
+        artists = self._item_artist[self._with_artist]
+        self._artist_items = self._with_artist[np.argsort(artists, kind="stable")]
+        counts = np.bincount(artists, minlength=len(self._artists))
+        self._artist_items_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
     def _fit_relations(self, artists: IntArray, baskets: IntArray, weights: FloatArray) -> None:
         count = len(self._artists)
@@ -363,9 +375,23 @@ class ArtistRelations(Recommender):
 
     def _item_scores(self, artist_scores: FloatArray) -> FloatArray:
         scores = np.zeros(len(self._items))
-        has = self._item_artist >= 0
-        scores[has] = artist_scores[self._item_artist[has]]
-        return scores + POPULARITY_TIE_BREAK * self._popularity / 100.0
+        scores[self._with_artist] = artist_scores[self._item_artist[self._with_artist]]
+        return scores + self._tie
+
+    def _related_item_scores(self, artist_scores: FloatArray) -> FloatArray:
+        """`_item_scores` for the items of related artists (score > 0), -inf elsewhere:
+        O(those items), through the per-artist index."""
+        related = np.flatnonzero(artist_scores > 0)
+        starts = self._artist_items_start[related]
+        lengths = self._artist_items_start[related + 1] - starts
+        # Every position of every related artist's run in the index, in one go.
+        positions = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
+            int(lengths.sum())
+        )
+        items = self._artist_items[positions]
+        scores = np.full(len(self._items), -np.inf)
+        scores[items] = artist_scores[self._item_artist[items]] + self._tie[items]
+        return scores
 
     def score_users(self, users: Sequence[str]) -> npt.NDArray[np.float64]:
         scores = np.full((len(users), len(self._items)), -np.inf)
@@ -377,12 +403,10 @@ class ArtistRelations(Recommender):
             if profile.sum() <= 0:
                 continue
             artist_scores = self._artist_scores(profile, self._favourite(row))
-            scores[position] = self._item_scores(artist_scores)
             if self.related_only:
-                has = self._item_artist >= 0
-                related = np.zeros(len(self._items), dtype=bool)
-                related[has] = artist_scores[self._item_artist[has]] > 0
-                scores[position, ~related] = -np.inf
+                scores[position] = self._related_item_scores(artist_scores)
+            else:
+                scores[position] = self._item_scores(artist_scores)
         return scores
 
     def seen_items(self, user: str) -> npt.NDArray[np.int64]:
@@ -491,6 +515,7 @@ class ArtistRelations(Recommender):
         model._items = Vocabulary(arrays["items"].tolist())
         model._item_artist = arrays["item_artist"].astype(np.int64)
         model._popularity = arrays["popularity"].astype(np.float64)
+        model._derive_items()
         model._users = Vocabulary(arrays["users"].tolist())
         shape = (len(model._users), len(model._items))
         model._profiles = sp.csr_matrix(
