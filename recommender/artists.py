@@ -168,6 +168,7 @@ class ArtistRelations(Recommender):
         # users x artists: how many different tracks of the artist the user liked or played
         self._profile_tracks = sp.csr_matrix((0, 0), dtype=np.float32)
         self._seen = sp.csr_matrix((0, 0), dtype=np.float32)  # users x items
+        self._liked = sp.csr_matrix((0, 0), dtype=np.float32)  # users x items, positive only
         self._played: frozenset[str] = frozenset()  # tracks only listened to (reasons)
         self._report: dict[str, Any] = {}
 
@@ -251,7 +252,10 @@ class ArtistRelations(Recommender):
         self._users = known.user_vocab
         matrix = known.matrix(self._users, self._items)
         self._seen = (abs(matrix) > 0).astype(np.float32).tocsr()
-        liked = matrix.multiply(matrix > 0).tocoo()
+        positive = matrix.multiply(matrix > 0).tocsr()
+        positive.eliminate_zeros()
+        self._liked = positive
+        liked = positive.tocoo()
         artists = self._item_artist[liked.col]
         has = (artists >= 0) & (liked.data > 0)
         shape = (len(self._users), len(self._artists))
@@ -432,10 +436,11 @@ class ArtistRelations(Recommender):
         return "popular in the catalog"
 
     def _only_played(self, row: int, artist: int) -> bool:
-        """Whether every track of `artist` in the user's profile was only played."""
-        if not self._played:
+        """Whether every track of `artist` in the user's profile (their positive rows) was
+        only played, not liked."""
+        if not self._played or row >= self._liked.shape[0]:
             return False
-        items = row_items(self._seen, row)
+        items = row_items(self._liked, row)
         theirs = items[self._item_artist[items] == artist]
         return len(theirs) > 0 and all(self._items.id_of(int(i)) in self._played for i in theirs)
 

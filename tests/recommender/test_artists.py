@@ -179,7 +179,8 @@ def test_in_the_blend_an_artist_counts_for_itself_from_two_of_the_members_tracks
 def test_the_blend_names_artists_a_member_only_played() -> None:
     catalog, playlists = blend_world()
     relations = ArtistRelations(playlists=playlists).fit(NOBODY, catalog).serving_blend()
-    plays = Interactions.from_rows(["m", "m"], ["t0", "t1"], [2.5, 1.0])
+    # Two of A's songs played, a third skipped (a weak negative): A is still one they play.
+    plays = Interactions.from_rows(["m", "m", "m"], ["t0", "t1", "t2"], [2.5, 1.0, -0.2])
     member = relations.with_users(plays, played={"t0", "t1"})
     assert member.reason("m", 3) == "by A, whom you play a lot"
     assert member.reason("m", 5) == "often played alongside A, whom you play"
