@@ -236,7 +236,7 @@ class Hybrid(Recommender):
         twin.components = {**self.components, "pop": pop}
         twin._columns = dict(self._columns)
         if pop.item_vocab is not self.components["pop"].item_vocab:
-            twin._columns["pop"] = pop.item_vocab.indices(self._items.ids.tolist())
+            twin._columns["pop"] = twin._columns_of(pop)
         twin._listeners = twin._scores_of("pop", ["\0"])[0]
         twin._pop_z = standardise(np.log1p(np.maximum(twin._listeners, 0.0))[None, :], UNSCORED)[0]
         twin._cold_row = twin._cold_scores()
@@ -318,13 +318,20 @@ class Hybrid(Recommender):
         """What every member's request reads, worked out once from the components: where
         each component's items sit in the universe, and the popularity rows (the same for
         every member)."""
-        self._columns = {
-            name: model.item_vocab.indices(self._items.ids.tolist())
-            for name, model in self.components.items()
-        }
+        self._columns = {name: self._columns_of(model) for name, model in self.components.items()}
         self._listeners = self._scores_of("pop", ["\0"])[0]
         self._pop_z = standardise(np.log1p(np.maximum(self._listeners, 0.0))[None, :], UNSCORED)[0]
         self._cold_row = self._cold_scores()
+
+    def _columns_of(self, model: Recommender) -> IntArray:
+        """Where each universe item sits in `model`'s items (-1: not there). A model over
+        the catalog itself, when the universe is the catalog, needs no lookup: mapping
+        114k ids holds the GIL for tens of milliseconds, at every swap."""
+        catalog = self._catalog
+        vocab = model.item_vocab
+        if catalog is not None and vocab is catalog.vocab and len(self._items) == len(catalog):
+            return np.arange(len(catalog), dtype=np.int64)
+        return vocab.indices(self._items.ids.tolist())
 
     def _cold_scores(self) -> npt.NDArray[np.float32]:
         """Listeners on Earworm, then (with a catalog) the catalog's own popularity."""
