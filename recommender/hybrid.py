@@ -19,8 +19,9 @@ tier's weights. Weights are chosen by NDCG@10 on a validation split carved from 
 training rows (one liked track held out per member, the harness's leave-one-out: holding
 out a fifth instead gave more hits but weaker components to tune with, and weights that
 leaned on popularity), the components fitted on the rest, every weight vector on a 0.1
-grid compared; then every component is refitted on all rows. A tier with
-too few validation members keeps its default weights, and the tuning record says so.
+grid compared (coarse to fine past 300 vectors: recommender.blend.search_weights); then
+every component is refitted on all rows. A tier with too few validation members keeps its
+default weights, and the tuning record says so.
 
 A track nobody has liked yet is unknown to the collaborative models, and they rank it
 with their least likely tracks (see UNSCORED): a brand-new track reaches people through

@@ -100,3 +100,23 @@ def test_search_weights_finds_the_informative_component() -> None:
     assert [t.ndcg for t in trials] == sorted((t.ndcg for t in trials), reverse=True)
     best = trials[0].to_json(["noise", "informative"])["weights"]
     assert best == {"noise": trials[0].weights[0], "informative": trials[0].weights[1]}
+
+
+def test_a_large_grid_is_searched_coarse_then_fine() -> None:
+    """Five groups at step 0.1 are 1,001 vectors; the search compares a fraction of them
+    and still lands on the informative group."""
+    rng = np.random.default_rng(3)
+    rows, items = 60, 40
+    targets = rng.integers(0, items, rows)
+    informative = rng.normal(size=(rows, items)).astype(np.float32)
+    informative[np.arange(rows), targets] += 4.0
+    stacks = [rng.normal(size=(rows, items)).astype(np.float32) for _ in range(4)]
+    stacks.insert(3, informative)
+    excluded = np.zeros((rows, items), dtype=bool)
+
+    trials = search_weights(stacks, excluded, targets, step=0.1)
+    assert len(simplex_grid(5, 0.1)) == 1001
+    assert len(simplex_grid(5, 0.2)) < len(trials) < 300
+    assert trials[0].weights[3] >= 0.7
+    assert len({t.weights for t in trials}) == len(trials)  # none compared twice
+    assert [t.ndcg for t in trials] == sorted((t.ndcg for t in trials), reverse=True)
