@@ -257,7 +257,7 @@ class ArtistRelations(Recommender):
         self._liked = positive
         liked = positive.tocoo()
         artists = self._item_artist[liked.col]
-        has = (artists >= 0) & (liked.data > 0)
+        has = artists >= 0  # `positive` holds only positive weights
         shape = (len(self._users), len(self._artists))
         rows, columns = liked.row[has], artists[has]
         profiles = sp.csr_matrix((liked.data[has], (rows, columns)), shape=shape)

@@ -143,7 +143,7 @@ def search_weights(
         trials = [trial(weights) for weights in grid]
     else:
         trials = [trial(weights) for weights in simplex_grid(len(standardised), 2 * step)]
-        best = min(trials, key=lambda t: -t.ndcg).weights
+        best = max(trials, key=lambda t: t.ndcg).weights  # the first of equals
         tried = {t.weights for t in trials}
         for weights in grid:
             near = max(abs(a - b) for a, b in zip(weights, best, strict=True)) <= step + 1e-9

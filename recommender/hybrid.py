@@ -61,7 +61,8 @@ MemberRows = tuple[Vocabulary, sp.csr_matrix, sp.csr_matrix]
 TIERS = ("light", "warm")
 DEFAULT_THRESHOLD = 5
 # Before tuning, and for a tier with too few validation members to tune on.
-# Shares of the collaborative models (split evenly between them), content and popularity.
+# Shares of the collaborative models (split evenly between them), content, artists and
+# popularity.
 # Artists' warm share: validation on real playlists (earworm eval, spotify-playlists)
 # chose artists 0.6-0.7 and ALS 0, but that dataset has 470 members where a server has
 # thousands for ALS to learn from (docs/benchmarks.md, "Artists in the blend").
@@ -120,7 +121,8 @@ def _has_audio_features(catalog: ItemCatalog | None) -> bool:
     return catalog is not None and len(catalog) > 0 and bool(np.isfinite(catalog.features).any())
 
 
-def _has_artists(catalog: ItemCatalog | None) -> bool:
+def has_artists(catalog: ItemCatalog | None) -> bool:
+    """Whether the catalog names a main artist for any track (the blend's artists need it)."""
     return catalog is not None and any(artists and artists[0] for artists in catalog.artists)
 
 
@@ -288,7 +290,7 @@ class Hybrid(Recommender):
         if _has_audio_features(catalog):
             content = component_class("content")(mode=self.content_mode, seed=seed)  # type: ignore[call-arg]
             components["content"] = content.fit(interactions, catalog)
-        if _has_artists(catalog):
+        if has_artists(catalog):
             from recommender.artists import ArtistRelations
 
             # Members' own baskets only: the blend's artists as fitted here, leak-free.

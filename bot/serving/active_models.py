@@ -107,25 +107,36 @@ def blend_artists(
     feedback: Interactions | None = None,
 ) -> ArtistRelations | None:
     """The hybrid's "artists" component (recommender.artists): `relations` serving the
-    members of `feedback`; without relations, ones fitted on `feedback` alone (no related
-    artists then when there is none: a member's favourite artists still count). None for a
-    catalog that names no artists."""
+    members of `feedback`. Without relations: ones fitted on `feedback`, or with no
+    feedback a relations-less model, in which a member's favourite artists still count.
+    None for a catalog that names no artists."""
     from recommender.artists import ArtistRelations
     from recommender.data import Interactions
+    from recommender.hybrid import has_artists
 
-    if not any(artists and artists[0] for artists in catalog.artists):
+    if not has_artists(catalog):
         return None
-    global _no_relations
-    nobody = Interactions.from_rows([], [])
     if relations is None and feedback is not None:
         return ArtistRelations().fit(feedback, catalog).serving_blend()
     if relations is None:
-        # The same for every swap of one catalog (reading its artists takes a moment).
-        known = _no_relations
-        if known is None or known[0] is not catalog:
-            known = _no_relations = (catalog, ArtistRelations().fit(nobody, catalog))
-        relations = known[1]
-    return relations.serving_blend().with_users(feedback or nobody)
+        relations = _relations_less(catalog)
+    return relations.serving_blend().with_users(feedback or Interactions.from_rows([], []))
+
+
+def _relations_less(catalog: ItemCatalog) -> ArtistRelations:
+    """Artists without relations for `catalog`, kept for the last catalog asked about:
+    every swap of one catalog serves the same (reading its artists takes a moment)."""
+    from recommender.artists import ArtistRelations
+    from recommender.data import Interactions
+
+    global _no_relations
+    known = _no_relations
+    if known is None or known[0] is not catalog:
+        known = _no_relations = (
+            catalog,
+            ArtistRelations().fit(Interactions.from_rows([], []), catalog),
+        )
+    return known[1]
 
 
 # The last catalog served without artist relations, and its relations-less model.
