@@ -101,6 +101,11 @@ The run
   `/recommend` after which it shows (to ~50 ms). A probe still running when the window
   ends is dropped; one that does not see it within PROBE_TIMEOUT counts as timed out, and
   then the target takes the timeout as its p99.
+- **Harness** (`harness_ms`): one `/help` after another (HARNESS_GAP apart, about 4 a
+  second besides the load) from random members, timed like every command. `/help` reads
+  nothing and computes nothing: one message with an embed. So its time is what the
+  process charges any command under this load (discord.py's dispatch and response, SimCord's
+  simulated Discord, the loop's queue), the least a `/recommend` could take here.
 - **Loop lag**: `LoopLagProbe` (a thread posting to the loop every 5 ms) over the window.
 - **Floor** (`floor_ms`): after the window, in the same process, one product of the
   active ALS's item factors (float32, as stored) with a member's factors and a top 10 by
@@ -188,6 +193,7 @@ REACTION_DELAY = 1.0
 PROBE_POLL = 0.05  # the visibility probe checks (and asks again) every ~50 ms
 PROBE_TIMEOUT = 10.0
 PROBE_GAP = 0.5  # between two visibility probes
+HARNESS_GAP = 0.25  # between two /help of the harness probe
 ANSWER_TIMEOUT = 30.0
 STORE_QUIET = 10.0
 # Real seconds SimCord may take to settle (every interaction answered, the bot idle), and
@@ -199,6 +205,7 @@ RECOMMEND = "command recommend"
 SIMILAR = "command similar"
 AUTOCOMPLETE = "autocomplete similar"
 COMPUTE = "compute recommend"
+HARNESS = "command help"
 
 
 class ServingBenchError(Exception):
@@ -883,7 +890,13 @@ class Window:
     appeared: list[tuple[float, int, int]] = field(default_factory=list)  # (when, channel, id)
     cards: list[tuple[int, int]] = field(default_factory=list)  # (channel id, message id)
     commands: dict[str, int] = field(
-        default_factory=lambda: {"recommend": 0, "similar": 0, "autocomplete": 0, "probe": 0}
+        default_factory=lambda: {
+            "recommend": 0,
+            "similar": 0,
+            "autocomplete": 0,
+            "probe": 0,
+            "help": 0,
+        }
     )
     reactions: int = 0
     probe_reactions: int = 0
@@ -1041,6 +1054,16 @@ class ServingRun:
         while not self.stop.is_set():
             await self._probe(rng.choice(self.actors))
             await _wait(self.stop, PROBE_GAP)
+
+    async def harness(self) -> None:
+        """`/help`, one after another, until the window ends: a command that reads
+        nothing and computes nothing, so its time is what any command costs in this
+        process under this load (module docstring, `harness_ms`)."""
+        rng = random.Random(self.options.seed + 3)
+        while not self.stop.is_set():
+            await rng.choice(self.actors).slash(self.channel, "help")
+            self.window.commands["help"] += 1
+            await _wait(self.stop, HARNESS_GAP)
 
     async def _probe(self, actor: Any) -> None:
         first = await actor.slash(self.channel, "recommend", count=RECOMMEND_COUNT)
@@ -1207,7 +1230,14 @@ async def run_serving_bench(
                 probe.start()
                 tasks = [
                     asyncio.create_task(part(), name=f"bench {part.__name__}")
-                    for part in (run.commands, run.cards, run.reactions, run.probes, run.swap)
+                    for part in (
+                        run.commands,
+                        run.cards,
+                        run.reactions,
+                        run.probes,
+                        run.harness,
+                        run.swap,
+                    )
                 ]
                 started = time.perf_counter()
                 await asyncio.sleep(options.duration)
@@ -1233,7 +1263,7 @@ async def run_serving_bench(
         say("waiting for the feedback writer to store every reaction ...")
         stored = await _wait_for_reactions(bot, len(run.window.reaction_keys))
 
-        latency = {name: bot.timings.summary(name) for name in bot.timings.names()}
+        latency = {name: bot.timings.summary(name) for name in bot.timings.names(stages=True)}
         recommend_count = latency[RECOMMEND].count if RECOMMEND in latency else 0
         say(f"timing the scoring floor {recommend_count:,} times ...")
         floor32, floor64 = time_floor(Path(others[0]["artifact"]), max(recommend_count, 1))
@@ -1272,6 +1302,7 @@ async def run_serving_bench(
         "similar_ms": _stats(latency.get(SIMILAR)),
         "autocomplete_ms": _stats(latency.get(AUTOCOMPLETE)),
         "compute_ms": _stats(compute) if compute is not None and compute.count else None,
+        "harness_ms": _stats(latency.get(HARNESS)),
         "compute_note": None
         if compute is not None and compute.count
         else f"the engine recorded no {COMPUTE!r} series",
@@ -1300,7 +1331,7 @@ async def run_serving_bench(
         "other_series_ms": {
             name: _stats(summary)
             for name, summary in latency.items()
-            if name not in (RECOMMEND, SIMILAR, AUTOCOMPLETE, COMPUTE)
+            if name not in (RECOMMEND, SIMILAR, AUTOCOMPLETE, COMPUTE, HARNESS)
         },
         "reactions": {
             "emitted": window.reactions + window.probe_reactions,
@@ -1503,15 +1534,15 @@ def format_report(report: dict[str, Any]) -> list[str]:
         ("  floor ms (float64)", "floor_float64_ms"),
         ("/similar ms", "similar_ms"),
         ("autocomplete ms", "autocomplete_ms"),
+        ("/help ms (harness)", "harness_ms"),
         ("reaction visible ms", "reaction_visible_ms"),
         ("loop lag ms", "loop_lag_ms"),
     ):
-        stats = report[key] or {}
-        cells = [stats.get(name) for name in ("p50", "p99", "max")]
-        lines.append(
-            f"{label:<26} {stats.get('n', 0) or 0:>7,} "
-            + " ".join(f"{'-' if c is None else f'{c:,.2f}':>10}" for c in cells)
-        )
+        lines.append(_figure_row(label, report[key]))
+    # Where a command's time goes (bot.timings "stage ..." series: the engine and the cards).
+    for name, stats in sorted(report["other_series_ms"].items()):
+        if name.startswith("stage ") and stats:
+            lines.append(_figure_row(f"  {name}", stats))
     if report["compute_ms"] is None:
         lines.append(f"  ({report['compute_note']})")
     visible = report["reaction_visible_ms"]
@@ -1546,6 +1577,14 @@ def format_report(report: dict[str, Any]) -> list[str]:
         measured = "-" if target["measured"] is None else f"{target['measured']:,.2f}"
         lines.append(f"target {target['target']:<34} measured {measured:>10}  {target['verdict']}")
     return lines
+
+
+def _figure_row(label: str, stats: dict[str, Any] | None) -> str:
+    stats = stats or {}
+    cells = [stats.get(name) for name in ("p50", "p99", "max")]
+    return f"{label:<26} {stats.get('n', 0) or 0:>7,} " + " ".join(
+        f"{'-' if c is None else f'{c:,.2f}':>10}" for c in cells
+    )
 
 
 def print_report(report: dict[str, Any]) -> None:

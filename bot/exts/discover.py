@@ -121,10 +121,12 @@ class Discover(commands.Cog):
         await self._require_catalog()
         chosen = await self._genre(genre)
         async with self._model_call_slot():
-            await interaction.response.defer(thinking=True)
-            picks = await self.bot.engine.recommend(
-                interaction.user.id, interaction.guild_id, count, chosen
-            )
+            with self.bot.timings.span("stage recommend-defer"):
+                await interaction.response.defer(thinking=True)
+            with self.bot.timings.span("stage recommend-engine"):
+                picks = await self.bot.engine.recommend(
+                    interaction.user.id, interaction.guild_id, count, chosen
+                )
         await self._show(interaction, picks)
 
     @heavy_command

@@ -16,7 +16,8 @@ import asyncio
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,8 @@ MAX_SAMPLES = 100_000
 # Histogram buckets (seconds): interactions must answer within Discord's 3 s; lag is
 # noticed by members from about 100 ms.
 INTERACTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# The prefix of the series that time a stage of a command rather than an interaction.
+STAGE = "stage "
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -82,6 +85,17 @@ class Timings:
     def summary(self, series: str) -> Summary:
         return Summary.of(self._series.get(series, ()))
 
+    @contextmanager
+    def span(self, series: str) -> Iterator[None]:
+        """Record how long the block took (also when it raises): a stage of a command,
+        named STAGE + what, e.g. "stage recommend-member", so the benchmarks can say where
+        a request's time goes."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.record(series, time.perf_counter() - started)
+
     def samples(self, prefix: str) -> list[float]:
         """The kept durations of every series whose name starts with `prefix`, pooled."""
         return [
@@ -91,8 +105,10 @@ class Timings:
             for seconds in series
         ]
 
-    def names(self) -> list[str]:
-        return sorted(self._series)
+    def names(self, *, stages: bool = False) -> list[str]:
+        """The series kept; the stages of commands ("stage ...", see `span`) only when
+        asked for: most reports count interactions."""
+        return sorted(name for name in self._series if stages or not name.startswith(STAGE))
 
     def clear(self) -> None:
         """Forget the samples (benchmarks measure phase by phase); the histogram stays."""

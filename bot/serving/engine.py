@@ -46,7 +46,7 @@ from bot.serving.members import (
     member_interactions,
 )
 from bot.serving.model_calls import ModelCalls
-from bot.serving.picks import Pick, PickList
+from bot.serving.picks import Pick, PickList, TrackDetailsCache
 from bot.settings import Settings
 from storage.database import Database
 from storage.repositories.catalog_version import catalog_version
@@ -73,6 +73,8 @@ MAX_COUNT = 25
 SCOPES = ("server", "global")
 # Picks a member saw recently are not shown again by /recommend (while others remain).
 RECENT_PICKS = 50
+# Tracks whose card details are kept in memory (about a kilobyte each).
+DETAILS_CACHE = 20_000
 # A genre filter keeps what survives of this many candidates per wanted pick.
 GENRE_POOL = 40
 # After a model swap, the states of this many recently active members are built again in
@@ -154,6 +156,10 @@ class Engine:
         self._crowd_done = 0
         self._crowd_applied = asyncio.Condition()
         self._warm_task: asyncio.Task[None] | None = None
+        # Picks of cards shown but not committed yet, per member and card: /recommend
+        # leaves them out as it does the stored ones (a card does not wait for its store).
+        self._unstored: dict[int, dict[int, tuple[str, ...]]] = {}
+        self._details: TrackDetailsCache | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -348,6 +354,18 @@ class Engine:
 
     # --- members ------------------------------------------------------------------------
 
+    def serving_card(self, user_id: int, message_id: int, tracks: Sequence[str]) -> None:
+        """A card shows `tracks` to the member; its picks are being stored."""
+        self._unstored.setdefault(user_id, {})[message_id] = tuple(tracks)
+
+    def card_stored(self, user_id: int, message_id: int) -> None:
+        """The card's picks are committed (or failed to be): the database answers now."""
+        cards = self._unstored.get(user_id)
+        if cards is not None:
+            cards.pop(message_id, None)
+            if not cards:
+                del self._unstored[user_id]
+
     def member_state(self, user_id: int) -> MemberState | None:
         """The member's cached state, if any (for tests and benchmarks)."""
         return self.members.peek(user_id)
@@ -471,6 +489,20 @@ class Engine:
         member = hybrid.with_member(state.interactions, state.components, state.rows)
         return await self.model_calls.work(lambda: member.score_users([str(user_id)]))
 
+    def _details_cache(self) -> TrackDetailsCache | None:
+        """The card details cache of the catalog serving now (a new one for a new catalog:
+        an import may have changed a track's name or genres)."""
+        serving = self._serving
+        if serving is None:
+            return None
+        if self._details is None or self._details.fingerprint != serving.fingerprint:
+            self._details = TrackDetailsCache(serving.fingerprint, DETAILS_CACHE)
+        return self._details
+
+    def _span(self, series: str) -> contextlib.AbstractContextManager[None]:
+        """Time a stage of a request into the bot's timings (none for a bare engine)."""
+        return contextlib.nullcontext() if self.timings is None else self.timings.span(series)
+
     def _require_serving(self) -> Serving:
         if self._serving is None:
             raise UserFacingError(EMPTY_CATALOG)
@@ -484,12 +516,16 @@ class Engine:
         count = _checked_count(count)
         serving = self._require_serving()
         genre_name = _genre_name(serving, genre) if genre else None
-        state = await self._member(user_id, serving)
-        hybrid = await self._hybrid(serving)
-        async with self.database.sessions() as session:
-            served = await recently_served(session, user_id, RECENT_PICKS)
-        recent = [item.track_id for item in served]
         timings = self.timings
+        with self._span("stage recommend-member"):
+            state = await self._member(user_id, serving)
+        hybrid = await self._hybrid(serving)
+        with self._span("stage recommend-recent"):
+            async with self.database.sessions() as session:
+                served = await recently_served(session, user_id, RECENT_PICKS)
+        recent = [item.track_id for item in served]
+        for tracks in self._unstored.get(user_id, {}).values():
+            recent.extend(tracks)
 
         def pick() -> tuple[list[Recommendation], str]:
             started = time.perf_counter()
@@ -648,8 +684,17 @@ class Engine:
         version: str | None,
         notice: str | None = None,
     ) -> PickList:
-        async with self.database.sessions() as session:
-            details = {d.id: d for d in await track_details(session, [r.item for r in results])}
+        wanted = [r.item for r in results]
+        cache = self._details_cache()
+        details = cache.get_many(wanted) if cache is not None else {}
+        missing = [item for item in wanted if item not in details]
+        if missing:
+            with self._span("stage card-details"):
+                async with self.database.sessions() as session:
+                    found = await track_details(session, missing)
+            details.update((d.id, d) for d in found)
+            if cache is not None:
+                cache.put_many(found)
         picks = tuple(Pick(details[r.item], r.reason) for r in results if r.item in details)
         return PickList(title, picks, kind, version, notice)
 

@@ -4,7 +4,9 @@ which model made them. Shared by the engine (which makes them) and the cards (wh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from storage.dto import TrackDetails
 
@@ -29,3 +31,33 @@ class PickList:
 
     def __len__(self) -> int:
         return len(self.picks)
+
+
+@dataclass
+class TrackDetailsCache:
+    """Card details of the tracks shown lately, for one state of the catalog (`fingerprint`):
+    a card reads the database only for tracks not shown since. Most recently used last; at
+    most `size` tracks."""
+
+    fingerprint: str
+    size: int
+    _details: OrderedDict[str, TrackDetails] = field(default_factory=OrderedDict)
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, TrackDetails]:
+        found = {}
+        for track_id in ids:
+            details = self._details.get(track_id)
+            if details is not None:
+                self._details.move_to_end(track_id)
+                found[track_id] = details
+        return found
+
+    def put_many(self, details: Iterable[TrackDetails]) -> None:
+        for item in details:
+            self._details[item.id] = item
+            self._details.move_to_end(item.id)
+        while len(self._details) > self.size:
+            self._details.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._details)

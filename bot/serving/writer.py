@@ -65,7 +65,7 @@ class FeedbackWriter:
 
     `on_changes`, when given, hears every feedback row each committed transaction added or
     removed (storage.repositories.changes): what keeps listener counts and charts up to date
-    from new rows only. Urgent jobs (a card's picks, which its command waits for) go before
+    from new rows only. Urgent jobs (a card's picks, which reactions on it need) go before
     queued reactions."""
 
     def __init__(
@@ -93,14 +93,22 @@ class FeedbackWriter:
         """Queue `operation` (given a session inside the batch's transaction; it must not
         commit) and wait for its result once the batch is committed. `urgent`: a member is
         waiting on it (a card's picks): it goes in the next batch, before queued events."""
+        if urgent:
+            return await self.enqueue_urgent(operation)
+        if self._closed:
+            raise WriterClosedError("the bot is shutting down; try again in a moment")
+        return await self._submit(_Job(operation, asyncio.get_running_loop().create_future()))
+
+    def enqueue_urgent(self, operation: Operation[T]) -> asyncio.Future[T]:
+        """Queue `operation` for the next batch, before queued events, at once (no wait for
+        room: urgent jobs are few, one per card); its result once committed. Queued before
+        this returns, so `close()` writes it even when nobody awaits it."""
         if self._closed:
             raise WriterClosedError("the bot is shutting down; try again in a moment")
         job = _Job(operation, asyncio.get_running_loop().create_future())
-        if urgent:
-            self._urgent.append(job)
-            self._start_draining()
-            return await job.done
-        return await self._submit(job)
+        self._urgent.append(job)
+        self._start_draining()
+        return job.done
 
     @property
     def queued(self) -> int:

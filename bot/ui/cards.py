@@ -10,8 +10,10 @@ the message they sit on is the key, so they keep working after a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
@@ -470,6 +472,36 @@ async def _reply(interaction: discord.Interaction, **fields: Any) -> discord.Mes
     return await interaction.original_response()
 
 
+def _span(client: discord.Client, series: str) -> contextlib.AbstractContextManager[None]:
+    """Time a stage of sending a card into the bot's timings, when it keeps them."""
+    timings = getattr(client, "timings", None)
+    return contextlib.nullcontext() if timings is None else timings.span(series)
+
+
+def _store_picks(
+    client: discord.Client, message_id: int, user_id: int, items: tuple[ServedItem, ...]
+) -> None:
+    """Queue the card's picks for the writer's next batch (urgent: before queued reactions,
+    which then find them) without waiting: the member already sees the card. Until they
+    are committed the engine leaves them out of the member's next /recommend itself."""
+    engine = getattr(client, "engine", None)
+    timings = getattr(client, "timings", None)
+    queued = time.perf_counter()
+    stored = writer_of(client).enqueue_urgent(lambda session: record_served(session, items))
+    if engine is not None:
+        engine.serving_card(user_id, message_id, [item.track_id for item in items])
+
+    def done(future: asyncio.Future[Any]) -> None:
+        if engine is not None:
+            engine.card_stored(user_id, message_id)
+        if timings is not None:
+            timings.record("stage card-store", time.perf_counter() - queued)
+        if not future.cancelled() and future.exception() is not None:
+            log.error("could not store the picks of card %s: %s", message_id, future.exception())
+
+    stored.add_done_callback(done)
+
+
 _seeding: set[asyncio.Task[None]] = set()  # held so running seeding tasks are not collected
 
 
@@ -494,9 +526,10 @@ async def send_card(
         text = f"{notice}\n{EMPTY_PICKS}" if notice else EMPTY_PICKS
         return await _reply(interaction, content=text)
 
-    message = await _reply(
-        interaction, content=notice, embed=pick_embed(picks, 0, album_art), view=card_view()
-    )
+    with _span(interaction.client, "stage card-reply"):
+        message = await _reply(
+            interaction, content=notice, embed=pick_embed(picks, 0, album_art), view=card_view()
+        )
     now = utcnow()
     items = tuple(
         ServedItem(
@@ -516,10 +549,7 @@ async def send_card(
     )
     # Known at once: a reaction that arrives before the picks are stored still finds them.
     card_index(interaction.client).put(Card(message.id, interaction.guild_id, items, 0))
-    # Urgent: the command answers only once its picks are stored (reactions can wait).
-    await writer_of(interaction.client).run(
-        lambda session: record_served(session, items), urgent=True
-    )
+    _store_picks(interaction.client, message.id, interaction.user.id, items)
     # Seeding is four REST calls that Discord rate-limits per channel: the card is already
     # shown and its buttons work, so the command does not wait for them.
     task = asyncio.get_running_loop().create_task(seed_reactions(message))

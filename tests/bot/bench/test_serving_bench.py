@@ -24,7 +24,14 @@ from tests.conftest import LASTFM, SHARED_DATA, SPOTIFY_CATALOG, require_shared
 from tests.factories import track_id
 
 ARGS = ["--rows", "3000", "--members", "60", "--duration", "3"]
-PERCENTILES = ("recommend_ms", "similar_ms", "autocomplete_ms", "floor_ms", "floor_float64_ms")
+PERCENTILES = (
+    "recommend_ms",
+    "similar_ms",
+    "autocomplete_ms",
+    "harness_ms",
+    "floor_ms",
+    "floor_float64_ms",
+)
 
 
 def _ordered(stats: dict[str, float]) -> None:
@@ -66,6 +73,8 @@ def test_a_small_run_reports_every_figure(env: dict[str, str], tmp_path: Path) -
         _ordered(report[key])
         assert report[key]["n"] > 0, key
     assert report["recommend_ms"]["p50"] > 0
+    # The harness probe's /help ran, one at a time, beside the load.
+    assert report["harness_ms"]["n"] == report["commands"]["help"] > 0
     # The floor ran as often as /recommend did.
     assert report["floor_ms"]["n"] == report["recommend_ms"]["n"]
     if report["compute_ms"] is not None:

@@ -321,9 +321,9 @@ async def shut_down_with_work_in_flight(
 
 @pytest.mark.sqlite_only("holds SQLite's write lock to keep work in flight")
 @settings(EARWORM_COOLDOWN_SECONDS=0, EARWORM_SHUTDOWN_TIMEOUT=10)
-async def test_shutdown_finishes_work_in_flight_and_refuses_new_commands(
-    server: Server, caplog: pytest.LogCaptureFixture
-):
+async def test_shutdown_stores_what_is_queued(server: Server, caplog: pytest.LogCaptureFixture):
+    """Reactions and a card's picks wait in the writer's queue while the database is
+    locked; the card itself shows at once. The shutdown waits until all of it is stored."""
     caplog.set_level(logging.INFO, logger="bot.app")
     bot = server.bot
     url = bot.settings.resolved_database_url
@@ -331,25 +331,29 @@ async def test_shutdown_finishes_work_in_flight_and_refuses_new_commands(
     assert card is not None
     assert bot.database.engine.pool.checkedin() > 0  # type: ignore[attr-defined]
 
-    async def start() -> Any:
-        for member in (server.alice, server.bob, server.carol):
-            await member.react(card, "👍")  # queued: the writer waits for the lock
-        # bob's command waits for its card to be stored: in flight.
-        command = await server.bob.slash(server.channel, "recommend", count=3)
-        await until(lambda: command.deferred)
-        return command
+    lock = hold_write_lock(url)
+    try:
+        async with in_flight_together(server.env):
+            for member in (server.alice, server.bob, server.carol):
+                await member.react(card, "👍")  # queued: the writer waits for the lock
+            command = await server.bob.slash(server.channel, "recommend", count=3)
+            # Shown while the lock is held.
+            await until(lambda: command.response is not None and bool(command.response.embeds))
+            assert bot.in_flight.count == 0
+            stopping = asyncio.get_running_loop().create_task(bot.shutdown())
+            await until(lambda: bot.stopping)
+            await asyncio.sleep(0.2)
+            assert not stopping.done()  # still storing what was queued
+            lock.rollback()
+            await stopping
+    finally:
+        lock.close()
 
-    in_flight = await shut_down_with_work_in_flight(
-        server, start, lambda: server.carol.slash(server.channel, "recommend", count=3)
-    )
-
-    assert in_flight.response is not None
-    assert in_flight.response.embeds
     assert await count_rows(url, Feedback) == 3  # every queued reaction was stored
     assert await count_rows(url, RecommendationServed) == 6  # both cards
     assert bot.database.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
     steps = [r.getMessage() for r in caplog.records if r.name == "bot.app"]
-    assert any(step.startswith("waiting up to 10 s for 1 command") for step in steps)
+    assert any(step.startswith("feedback writer flushed") for step in steps)
     assert steps[-1] == "database closed"
     wal = Path(f"{make_url(url).database}-wal")  # removed when the last connection closes
     assert not await asyncio.to_thread(wal.exists)

@@ -27,6 +27,26 @@ def test_timings_keep_series_apart() -> None:
     assert timings.summary("command similar").count == 0
 
 
+def test_a_span_times_a_stage_even_when_it_fails_and_stays_out_of_the_interactions() -> None:
+    timings = Timings()
+    timings.record("command recommend", 0.010)
+    with timings.span("stage card-details"):
+        time.sleep(0.01)
+    try:
+        with timings.span("stage recommend-member"):
+            raise ValueError("a database error")
+    except ValueError:
+        pass
+    assert timings.names() == ["command recommend"]
+    assert timings.names(stages=True) == [
+        "command recommend",
+        "stage card-details",
+        "stage recommend-member",
+    ]
+    assert timings.summary("stage card-details").max_ms >= 10.0
+    assert timings.summary("stage recommend-member").count == 1
+
+
 async def test_the_probe_sees_a_blocked_loop() -> None:
     with LoopLagProbe(asyncio.get_running_loop(), interval=0.002) as probe:
         await asyncio.sleep(0.05)

@@ -8,15 +8,17 @@ import asyncio
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event, update
 
 from bot.errors import UserFacingError
 from bot.serving.engine import Engine
 from bot.settings import load_settings
 from storage.database import Database, open_database
-from storage.models import FeedbackKind
+from storage.models import FeedbackKind, Track
 from storage.repositories.served import ServedItem, record_served
 from tests.bot.world import ARTISTS, record
 from tests.cli import database_url_in
@@ -199,6 +201,53 @@ async def test_recent_picks_are_not_repeated(engine: Engine, database: Database)
         await session.commit()
     second = await engine.recommend(BOB, SERVER, 3)
     assert not {p.track.id for p in first.picks} & {p.track.id for p in second.picks}
+
+
+async def test_a_card_still_being_stored_is_not_repeated(engine: Engine) -> None:
+    """A card does not wait for its picks to be committed: until they are, the engine
+    itself leaves them out of the member's next picks, and the database answers after."""
+    first = await engine.recommend(BOB, SERVER, 3)
+    shown = [pick.track.id for pick in first.picks]
+    engine.serving_card(BOB, 77, shown)
+    second = await engine.recommend(BOB, SERVER, 3)
+    assert not set(shown) & {p.track.id for p in second.picks}
+    engine.card_stored(BOB, 77)  # committed (here: never, so they may come back)
+    third = await engine.recommend(BOB, SERVER, 3)
+    assert [p.track.id for p in third.picks] == shown
+
+
+async def test_card_details_are_read_once_per_catalog(engine: Engine, database: Database) -> None:
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    sync_engine = database.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", seen)
+    try:
+        first = await engine.similar(track_id(0), "normal", 4)
+        read_first = [s for s in statements if "FROM tracks" in s]
+        statements.clear()
+        again = await engine.similar(track_id(0), "normal", 4)
+        read_again = [s for s in statements if "FROM tracks" in s]
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", seen)
+    assert read_first  # the first card read its tracks' details
+    assert not read_again  # the same picks again: from memory
+    assert again == first
+
+    # A new state of the catalog (a re-import renamed a track): read afresh.
+    async with database.sessions() as session:
+        await session.execute(
+            update(Track)
+            .where(Track.id == first.picks[0].track.id)
+            .values(name="Brand New Name", updated_at=datetime.now(UTC) + timedelta(seconds=5))
+        )
+        await session.commit()
+    await engine.reload()
+    renamed = await engine.similar(track_id(0), "normal", 4)
+    names = {pick.track.id: pick.track.name for pick in renamed.picks}
+    assert names[first.picks[0].track.id] == "Brand New Name"
 
 
 async def test_genre_filter_and_unknown_genre(engine: Engine) -> None:

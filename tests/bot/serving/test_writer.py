@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.serving.writer import FeedbackWriter, WriterClosedError
 from storage.catalog.importer import import_catalog
@@ -110,3 +111,31 @@ async def test_close_writes_what_is_queued_then_refuses(catalog: Database) -> No
     assert await rows(catalog) == 20
     with pytest.raises(WriterClosedError):
         await writer.run(lambda s: record_feedback(s, reaction(99, 0)))
+
+
+async def test_an_urgent_job_nobody_awaits_goes_first_and_is_written_before_close(
+    catalog: Database,
+) -> None:
+    writer = FeedbackWriter(catalog)
+    order: list[str] = []
+
+    async def noted(session: AsyncSession, name: str, user: int) -> bool:
+        order.append(name)
+        return await record_feedback(session, reaction(user, 1))
+
+    queued = [
+        asyncio.ensure_future(writer.run(lambda s, u=user: noted(s, f"reaction {u}", u)))
+        for user in range(1, 6)
+    ]
+    await asyncio.sleep(0)  # the reactions are queued
+    card = writer.enqueue_urgent(lambda s: noted(s, "card", 99))
+    assert not card.done()  # queued at once, written later
+    await writer.close()  # nobody awaited the card: close writes it all the same
+    assert card.result() is True
+    assert all(future.done() for future in queued)
+    assert await rows(catalog) == 6
+    # The first batch may have started before the card came; the card is in the next one,
+    # before every reaction still waiting then.
+    assert order.index("card") <= 1, order
+    with pytest.raises(WriterClosedError):
+        writer.enqueue_urgent(lambda s: noted(s, "late", 100))
