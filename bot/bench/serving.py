@@ -74,8 +74,10 @@ The run
   without SimCord settling after each (bot/bench/bot_load.py `in_flight_together`), and
   with SimCord's virtual clock kept cheap (`lean_virtual_clock`: no poll scan over every
   message, cancelled timers pruned), which otherwise costs the loop more than the bot.
-  Latency is the bot's own (`bot.timings`: from the handler's start to its end, which for
-  a card includes storing its picks through the feedback writer after sending it). When
+  Latency is the bot's own (`bot.timings`: from the handler's start to its end; a card's
+  picks are queued for the feedback writer, not waited for). The stages of `/recommend`
+  and of its card ("stage ..." series: the member's state, the recently-served read,
+  card details, the reply, storing the picks) go to `other_series_ms`. When
   the engine records a "compute recommend" series (the scoring part), it is
   `compute_ms`, else null with a note.
 - **Reactions**: `--reaction-rate` (200) per second from random members on cards already
