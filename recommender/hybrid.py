@@ -1,6 +1,6 @@
 """The hybrid: what a member actually sees, from how much Earworm knows about them.
 
-Three tiers by a member's positive feedback (likes, loves, good ratings):
+Four tiers by a member's positive feedback (likes, loves, good ratings, plays):
 
 - **cold** (none): what is popular (listeners on Earworm, then the catalog's popularity),
   with onboarding variety: at most two tracks of one genre and two of one artist in ten.
@@ -8,6 +8,9 @@ Three tiers by a member's positive feedback (likes, loves, good ratings):
   popularity; a collaborative model knows too little of them yet.
 - **warm** (`threshold` or more): the collaborative models (ALS, NCF, ...) blended with
   content similarity and popularity.
+- **rich** (`rich_from` or more, e.g. an imported listening history): the same groups, but
+  weighted for a member whose own listening says a lot: their artists and the
+  collaborative models more, popularity and the bounded content profile less.
 
 Light and warm members' blends also hold **artists** when the catalog names artists: more
 from the artists they keep coming back to (two or more of their liked or played tracks),
@@ -58,22 +61,31 @@ IntArray = npt.NDArray[np.int64]
 # Members, what each has seen and what each liked (users x items), for `with_member`.
 MemberRows = tuple[Vocabulary, sp.csr_matrix, sp.csr_matrix]
 
-TIERS = ("light", "warm")
+TIERS = ("light", "warm", "rich")
 DEFAULT_THRESHOLD = 5
+# Positive tracks from which a member's own history leads the blend (the rich tier): about
+# what a few hours of imported listening gives, far more than reacting to cards does
+# (the simulated members reach 5-10 likes in five rounds).
+DEFAULT_RICH_FROM = 20
 # Before tuning, and for a tier with too few validation members to tune on.
 # Shares of the collaborative models (split evenly between them), content, artists and
 # popularity.
 # Artists' warm share: validation on real playlists (earworm eval, spotify-playlists)
 # chose artists 0.6-0.7 and ALS 0, but that dataset has 470 members where a server has
 # thousands for ALS to learn from (docs/benchmarks.md, "Artists in the blend").
+# Rich: that validation's members are rich (whole playlists), so their artists lead here,
+# with ALS kept near its warm share for what a server's many members teach it.
 DEFAULT_SHARES = {
     "light": {"collaborative": 0.0, "content": 0.5, "artists": 0.2, "pop": 0.3},
     "warm": {"collaborative": 0.4, "content": 0.2, "artists": 0.3, "pop": 0.1},
+    "rich": {"collaborative": 0.3, "content": 0.15, "artists": 0.5, "pop": 0.05},
 }
-# A catalog that names no artists: the blend as it was before artists existed.
+# A catalog that names no artists: the blend as it was before artists existed (rich
+# members blend as warm ones).
 SHARES_WITHOUT_ARTISTS = {
     "light": {"collaborative": 0.0, "content": 0.7, "artists": 0.0, "pop": 0.3},
     "warm": {"collaborative": 0.6, "content": 0.3, "artists": 0.0, "pop": 0.1},
+    "rich": {"collaborative": 0.6, "content": 0.3, "artists": 0.0, "pop": 0.1},
 }
 # Blend groups that are not collaborative models.
 OWN_GROUPS = ("content", "artists", "pop")
@@ -147,6 +159,7 @@ class Hybrid(Recommender):
         collaborative: Sequence[str] = ("als",),
         content_mode: str = "genre",
         threshold: int = DEFAULT_THRESHOLD,
+        rich_from: int = DEFAULT_RICH_FROM,
         weights: Mapping[str, Mapping[str, float]] | None = None,
         grid_step: float = GRID_STEP,
     ) -> None:
@@ -158,6 +171,10 @@ class Hybrid(Recommender):
             component_class(kind)  # fails early on an unknown kind
         if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
             raise ValueError(f"threshold must be a positive integer, got {threshold!r}")
+        if isinstance(rich_from, bool) or not isinstance(rich_from, int) or rich_from <= threshold:
+            raise ValueError(
+                f"rich_from must be an integer above the threshold ({threshold}), got {rich_from!r}"
+            )
         if not 0 < grid_step <= 0.5:
             raise ValueError(f"grid_step must be in (0, 0.5], got {grid_step!r}")
 
@@ -165,6 +182,7 @@ class Hybrid(Recommender):
         self.collaborative_kinds = tuple(dict.fromkeys(collaborative))
         self.content_mode = content_mode
         self.threshold = threshold
+        self.rich_from = rich_from
         self.grid_step = grid_step
         self.fixed_weights = (
             _checked_weights(weights, self.collaborative_kinds) if weights is not None else None
@@ -206,15 +224,17 @@ class Hybrid(Recommender):
         *,
         weights: Mapping[str, Mapping[str, float]] | None = None,
         threshold: int = DEFAULT_THRESHOLD,
+        rich_from: int = DEFAULT_RICH_FROM,
     ) -> Self:
         """A serving hybrid from components fitted elsewhere (e.g. the active ALS and NCF
         of the model registry and the cached content model); popularity and members'
         histories come from `interactions`. Nothing is tuned: `weights` or the defaults.
 
         Weights of a model that is not among `components` (e.g. tuned with an NCF that is
-        no longer active) are dropped; a tier left with no weight gets the defaults."""
+        no longer active) are dropped; a tier left with no weight gets the defaults. Weights
+        tuned before the rich tier existed serve rich members with the warm ones."""
         collaborative = [kind for kind in components if kind not in OWN_GROUPS]
-        model = cls(collaborative=collaborative, threshold=threshold)
+        model = cls(collaborative=collaborative, threshold=threshold, rich_from=rich_from)
         fitted = dict(components)
         if "pop" not in fitted:
             fitted["pop"] = component_class("pop")().fit(interactions, catalog)
@@ -222,6 +242,7 @@ class Hybrid(Recommender):
         defaults = model.default_weights()
         groups = set(model.blend_groups())
         model.weights = {}
+        weights = with_rich_tier(weights) if weights is not None else None
         for tier in TIERS:
             given = {g: float(w) for g, w in (weights or {}).get(tier, {}).items() if g in groups}
             model.weights[tier] = given if sum(given.values()) > 0 else defaults[tier]
@@ -361,6 +382,7 @@ class Hybrid(Recommender):
             collaborative=self.collaborative_kinds,
             content_mode=self.content_mode,
             threshold=self.threshold,
+            rich_from=self.rich_from,
         )
         probe._assemble(
             probe._fit_components(split.train, catalog, self.seed), split.train, catalog
@@ -423,11 +445,14 @@ class Hybrid(Recommender):
         return 0 if row < 0 else int(self._liked.indptr[row + 1] - self._liked.indptr[row])
 
     def tier_of(self, user: str) -> str:
-        """The member's tier: cold, light or warm (the module docstring says what each gets)."""
+        """The member's tier: cold, light, warm or rich (the module docstring says what each
+        gets)."""
         count = self.liked_count(user)
         if count == 0:
             return "cold"
-        return "light" if count < self.threshold else "warm"
+        if count < self.threshold:
+            return "light"
+        return "warm" if count < self.rich_from else "rich"
 
     def _seen_of(self, user: str) -> IntArray:
         return row_items(self._seen, self._users.index(user))
@@ -601,6 +626,7 @@ class Hybrid(Recommender):
             "collaborative": list(self.collaborative_kinds),
             "content_mode": self.content_mode,
             "threshold": self.threshold,
+            "rich_from": self.rich_from,
             "grid_step": self.grid_step,
             "weights": self.weights,
             "tuning": self.tuning,
@@ -667,9 +693,11 @@ class Hybrid(Recommender):
             collaborative=params["collaborative"],
             content_mode=params["content_mode"],
             threshold=params["threshold"],
+            # Saved before the rich tier: its members were warm and blend as warm ones.
+            rich_from=params.get("rich_from", DEFAULT_RICH_FROM),
             grid_step=params["grid_step"],
         )
-        model.weights = {tier: dict(w) for tier, w in params["weights"].items()}
+        model.weights = {tier: dict(w) for tier, w in with_rich_tier(params["weights"]).items()}
         model.tuning = params["tuning"]
         model.components = components
         content = components.get("content")
@@ -700,8 +728,9 @@ def _checked_weights(
     weights: Mapping[str, Mapping[str, float]], collaborative: Sequence[str]
 ) -> dict[str, dict[str, float]]:
     """Weights per tier over the collaborative kinds, "content", "artists" and "pop"; every
-    tier given."""
+    tier given (the rich one may be left out: it then takes the warm one's)."""
     known = {*collaborative, *OWN_GROUPS}
+    weights = with_rich_tier(weights)
     checked: dict[str, dict[str, float]] = {}
     for tier in TIERS:
         if tier not in weights:
@@ -718,6 +747,16 @@ def _checked_weights(
             raise ValueError(f"tier {tier!r} weights must be finite, >= 0 and not all zero")
         checked[tier] = values
     return checked
+
+
+def with_rich_tier(
+    weights: Mapping[str, Mapping[str, float]],
+) -> Mapping[str, Mapping[str, float]]:
+    """`weights` with a rich tier: the warm tier's when they have none (weights given or
+    tuned before that tier existed; its members were warm then)."""
+    if "rich" in weights or "warm" not in weights:
+        return weights
+    return {**weights, "rich": dict(weights["warm"])}
 
 
 def _genre_variety(ranked: list[int], catalog: ItemCatalog, per_genre: int) -> list[int]:

@@ -10,6 +10,8 @@ TIER_NOTES = {
     "cold": "no likes yet: popular tracks across genres to react to",
     "light": "a few likes: tracks that sound like them, and what is popular",
     "warm": "what people with taste like theirs like, and what sounds like their likes",
+    "rich": "a long history: more from the artists they keep playing, and what people with "
+    "taste like theirs like",
 }
 
 

@@ -146,7 +146,8 @@ def test_given_weights_skip_tuning() -> None:
     weights = {"light": {"content": 1.0}, "warm": {"itemknn": 1.0}}
     model = Hybrid(collaborative=FAST, weights=weights).fit(clustered(60), tiny_catalog())
     assert model.tuning["note"] == "weights given, not tuned"
-    assert model.weights == weights
+    # Weights given without a rich tier serve rich members with the warm ones.
+    assert model.weights == {**weights, "rich": {"itemknn": 1.0}}
 
 
 @pytest.mark.parametrize(
@@ -270,6 +271,7 @@ def test_without_artists_their_default_share_goes_to_content() -> None:
     assert without.default_weights() == {
         "light": {"itemknn": 0.0, "content": 0.7, "pop": 0.3},
         "warm": {"itemknn": 0.6, "content": 0.3, "pop": 0.1},
+        "rich": {"itemknn": 0.6, "content": 0.3, "pop": 0.1},  # as warm: no artists to lead
     }
     assert with_artists.default_weights()["warm"] == {
         "itemknn": 0.4, "content": 0.2, "artists": 0.3, "pop": 0.1
@@ -290,3 +292,51 @@ def test_more_from_an_artist_the_member_keeps_coming_back_to() -> None:
     assert last in [pick.item for pick in picks]
     reason = next(pick.reason for pick in picks if pick.item == last)
     assert reason == f"by {artist}, whose songs you liked"
+
+
+def test_a_member_with_a_rich_history_is_served_by_the_rich_tier() -> None:
+    """Tiers by positive tracks: light under the threshold, warm from it, rich from
+    `rich_from`; the rich tier leans on the member's artists, and a bad `rich_from` is
+    refused."""
+    interactions, catalog = tiny_interactions(), tiny_catalog()
+    # u12 has a long history: twenty tracks, three of each of their favourite artists.
+    rich = [f"i{index:02d}" for index in range(20)]
+    more = Interactions.from_rows(
+        [*interactions.users.tolist(), *["u12"] * len(rich)],
+        [*interactions.items.tolist(), *rich],
+    )
+    model = Hybrid(collaborative=FAST, threshold=3, rich_from=20).fit(more, catalog)
+    assert model.tier_of("u00") == "warm"  # six likes
+    assert model.tier_of("u12") == "rich"
+    assert model.tier_of("nobody") == "cold"
+    defaults = model.default_weights()
+    assert defaults["rich"] == {"itemknn": 0.3, "content": 0.15, "artists": 0.5, "pop": 0.05}
+    assert defaults["rich"]["artists"] > defaults["warm"]["artists"]
+
+    with pytest.raises(ValueError, match="rich_from must be an integer above the threshold"):
+        Hybrid(collaborative=FAST, threshold=5, rich_from=5)
+    with pytest.raises(ValueError, match="rich_from"):
+        Hybrid(collaborative=FAST, rich_from=True)  # type: ignore[arg-type]
+
+
+def test_a_hybrid_saved_before_the_rich_tier_loads_and_serves_rich_members_as_warm(
+    tmp_path: Path,
+) -> None:
+    """An artifact (or a tuning) from before the rich tier has no rich weights and no
+    `rich_from`: it loads, and rich members get its tuned warm weights."""
+    import json
+
+    from recommender.artifacts import MANIFEST
+
+    weights = {"light": {"content": 1.0}, "warm": {"itemknn": 0.7, "pop": 0.3}}
+    model = Hybrid(collaborative=FAST, weights=weights).fit(clustered(60), tiny_catalog())
+    saved = model.save(tmp_path / "hybrid")
+    manifest = json.loads((saved / MANIFEST).read_text())
+    del manifest["params"]["rich_from"]
+    del manifest["params"]["weights"]["rich"]
+    (saved / MANIFEST).write_text(json.dumps(manifest))
+    old = Hybrid.load(saved)  # the checksum covers the arrays, not the parameters
+    assert old.rich_from == 20
+    assert old.weights["rich"] == {"itemknn": 0.7, "pop": 0.3}
+    user = str(clustered(60).users[0])
+    assert [r.item for r in old.recommend(user, 5)] == [r.item for r in model.recommend(user, 5)]

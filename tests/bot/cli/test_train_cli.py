@@ -365,7 +365,7 @@ def test_all_trains_every_kind_in_one_run(env: dict[str, str], data_dir: Path) -
     # The hybrid's tuned blend is registered, saved, and what serving uses.
     metrics = results[2]["metrics"]
     weights = metrics["weights"]
-    assert set(weights) == {"light", "warm"}
+    assert set(weights) == {"light", "warm", "rich"}
     assert set(weights["warm"]) == {"als", "ncf", "content", "artists", "pop"}
     assert 0.0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1.0
     [record_] = [r for r in registered(data_dir) if r.kind == "hybrid"]
