@@ -91,8 +91,8 @@ class FeedbackWriter:
 
     async def run(self, operation: Operation[T], *, urgent: bool = False) -> T:
         """Queue `operation` (given a session inside the batch's transaction; it must not
-        commit) and wait for its result once the batch is committed. `urgent`: a member is
-        waiting on it (a card's picks): it goes in the next batch, before queued events."""
+        commit) and wait for its result once the batch is committed. `urgent`: it goes in the
+        next batch, before queued events (see `enqueue_urgent`)."""
         if urgent:
             return await self.enqueue_urgent(operation)
         if self._closed:

@@ -496,8 +496,9 @@ def _store_picks(
             engine.card_stored(user_id, message_id)
         if timings is not None:
             timings.record("stage card-store", time.perf_counter() - queued)
-        if not future.cancelled() and future.exception() is not None:
-            log.error("could not store the picks of card %s: %s", message_id, future.exception())
+        failure = None if future.cancelled() else future.exception()
+        if failure is not None:  # the card stays shown; its reactions find it in memory
+            log.error("could not store the picks of card %s", message_id, exc_info=failure)
 
     stored.add_done_callback(done)
 
