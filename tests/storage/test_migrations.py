@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from storage import migrate
 from storage.database import Database
-from storage.engine import make_engine
+from storage.engine import SQLITE_CACHE_KIB, make_engine
 from storage.models import Base
 from storage.search_schema import is_search_object
 
@@ -64,14 +64,18 @@ async def test_upgrade_from_empty_then_downgrade_to_base(database_url: str) -> N
 
 
 @pytest.mark.sqlite_only("PRAGMAs")
-async def test_sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout(database: Database) -> None:
+async def test_sqlite_runs_in_wal_with_foreign_keys_busy_timeout_and_a_page_cache(
+    database: Database,
+) -> None:
     async with database.engine.connect() as connection:
         journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
         foreign_keys = (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar()
         timeout = (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+        cache = (await connection.exec_driver_sql("PRAGMA cache_size")).scalar()
     assert journal == "wal"
     assert foreign_keys == 1
     assert timeout >= 1000
+    assert cache == -SQLITE_CACHE_KIB  # KiB, not pages: far above SQLite's 2 MiB default
 
 
 async def test_upgrade_at_head_is_a_no_op(database: Database) -> None:
