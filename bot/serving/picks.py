@@ -58,6 +58,3 @@ class TrackDetailsCache:
             self._details.move_to_end(item.id)
         while len(self._details) > self.size:
             self._details.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._details)

@@ -89,12 +89,9 @@ class FeedbackWriter:
         # Feedback events written, by kind ("like", "rating", ...): the /metrics counters.
         self.written: Counter[str] = Counter()
 
-    async def run(self, operation: Operation[T], *, urgent: bool = False) -> T:
+    async def run(self, operation: Operation[T]) -> T:
         """Queue `operation` (given a session inside the batch's transaction; it must not
-        commit) and wait for its result once the batch is committed. `urgent`: it goes in the
-        next batch, before queued events (see `enqueue_urgent`)."""
-        if urgent:
-            return await self.enqueue_urgent(operation)
+        commit) and wait for its result once the batch is committed."""
         if self._closed:
             raise WriterClosedError("the bot is shutting down; try again in a moment")
         return await self._submit(_Job(operation, asyncio.get_running_loop().create_future()))
