@@ -42,19 +42,51 @@ def check_k(k: int) -> int:
     return min(int(k), MAX_K)
 
 
+# Above this many scores, top_k first keeps what beats a threshold guessed from a sample.
+SAMPLED_FROM = 8_192
+SAMPLE_SIZE = 2_048
+
+
 def top_k(scores: npt.NDArray[np.floating], k: int) -> npt.NDArray[np.int64]:
     """Indices of the k highest finite scores, best first; ties go to the lower index."""
-    finite = np.flatnonzero(np.isfinite(scores))
-    if finite.size == 0:
+    scores = np.asarray(scores)
+    if scores.size == 0 or k <= 0:
         return np.empty(0, dtype=np.int64)
-    k = min(k, finite.size)
-    candidates = finite
-    if finite.size > k:
-        part = np.argpartition(-scores[finite], k - 1)[:k]
-        threshold = scores[finite[part]].min()
-        candidates = finite[scores[finite] >= threshold]  # keep every tie at the cut
+    if scores.size > k and np.isfinite(scores.max()):  # no NaN or +inf (max would say)
+        # The row itself (-inf sorts below every finite score), or what beats a cut.
+        pool = _above_sampled_cut(scores, k)
+    else:
+        pool = np.flatnonzero(np.isfinite(scores))
+    values = scores if pool is None else scores[pool]
+    if values.size > k:
+        part = np.argpartition(values, values.size - k)[values.size - k :]
+        threshold = values[part].min()
+        if not np.isfinite(threshold):  # fewer finite scores than k: all of them
+            candidates = np.flatnonzero(np.isfinite(scores))
+        elif pool is None:
+            candidates = np.flatnonzero(scores >= threshold)  # keep every tie at the cut
+        else:
+            candidates = pool[values >= threshold]
+    else:
+        candidates = pool if pool is not None else np.flatnonzero(np.isfinite(scores))
     order = np.lexsort((candidates, -scores[candidates]))
     return candidates[order][:k].astype(np.int64)
+
+
+def _above_sampled_cut(scores: npt.NDArray[np.floating], k: int) -> npt.NDArray[np.intp] | None:
+    """The items scoring at least a cut that a strided sample puts at about 4k items from
+    the top, when at least k finite ones do (then the top k are among them); else None.
+    Exact either way: it only spares the partition of a long row (a /recommend's 114k)."""
+    if scores.size < SAMPLED_FROM:
+        return None
+    stride = scores.size // SAMPLE_SIZE
+    sample = scores[::stride]
+    above = min(sample.size - 1, 4 * k // stride + 1)  # sample items meant to beat the cut
+    cut = np.partition(sample, sample.size - 1 - above)[sample.size - 1 - above]
+    if not np.isfinite(cut):
+        return None
+    candidates = np.flatnonzero(scores >= cut)
+    return candidates if candidates.size >= k else None
 
 
 class Recommender(ABC):
@@ -81,6 +113,11 @@ class Recommender(ABC):
     @abstractmethod
     def reason(self, user: str, item_index: int) -> str:
         """A short sentence a member can read: why this item for this user."""
+
+    def reasons(self, user: str, items: npt.NDArray[np.int64]) -> list[str]:
+        """`reason` for each of `items` (a model that explains several at once for less
+        overrides it)."""
+        return [self.reason(user, int(item)) for item in items]
 
     def seen_items(self, user: str) -> npt.NDArray[np.int64]:
         """Item indices the user already interacted with (not recommended again)."""

@@ -54,8 +54,13 @@ def standardise(rows: npt.NDArray[np.floating], fill: Fill) -> FloatMatrix:
         else:
             z.fill(0.0)
         if not every:
-            lowest = float(z[finite].min()) if fill == "lowest" else 0.0
-            z[~finite] = lowest
+            # The lowest z is the lowest value's, worked out as z was (the same float32
+            # steps): no gather of the finite z-scores.
+            lowest = np.zeros(1, dtype=np.float32)
+            if fill == "lowest" and spread > 0:
+                np.subtract(values.min(keepdims=True), mean, out=lowest, casting="unsafe")
+                lowest /= np.float32(spread)
+            np.copyto(z, lowest[0], where=~finite)
     return out
 
 

@@ -99,6 +99,10 @@ class ItemCatalog:
     # Release year per item, NaN where unknown; None: the source has no release dates at all.
     years: FloatArray | None = None
     vocab: Vocabulary = field(init=False, repr=False, compare=False)
+    # Song keys worked out so far (recommender.diversity fills it as lists are diversified).
+    song_keys: dict[int, tuple[str, str]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         count = len(self.ids)

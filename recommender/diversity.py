@@ -36,6 +36,16 @@ def song_key(catalog: ItemCatalog, index: int) -> tuple[str, str]:
     return normalize_title(catalog.names[index]), normalize_artist(catalog.main_artist(index))
 
 
+def _remembered_song_key(catalog: ItemCatalog, index: int) -> tuple[str, str]:
+    """`song_key`, kept on the catalog: every request's picks ask again for the same few
+    thousand tracks, and normalising a title costs a few regular expressions."""
+    known = catalog.song_keys
+    key = known.get(index)
+    if key is None:
+        key = known[index] = song_key(catalog, index)
+    return key
+
+
 def diversify(
     ranked: Iterable[int],
     catalog: ItemCatalog,
@@ -55,7 +65,7 @@ def diversify(
             break
         if len(chosen) % ARTIST_WINDOW == 0:
             per_artist.clear()
-        key = song_key(catalog, int(index))
+        key = _remembered_song_key(catalog, int(index))
         artist = key[1]
         if key in songs or (artist and per_artist[artist] >= max_per_artist):
             continue

@@ -144,7 +144,12 @@ class _Rows:
 
     users: list[str]
     z: dict[str, npt.NDArray[np.float32]]
-    scored: dict[str, npt.NDArray[np.bool_]]  # where the component really scored the item
+    # Each component's raw scores: finite where it really scored the item (only the picks'
+    # reasons ask, so no mask over the universe is worked out for them).
+    raw: dict[str, npt.NDArray[np.floating]]
+
+    def scored(self, group: str, position: int, item: int) -> bool:
+        return bool(np.isfinite(self.raw[group][position, item]))
 
 
 class Hybrid(Recommender):
@@ -196,6 +201,10 @@ class Hybrid(Recommender):
         self._liked = sp.csr_matrix((0, 0), dtype=np.float32)
         self._seen = sp.csr_matrix((0, 0), dtype=np.float32)
         self._columns: dict[str, IntArray] = {}  # universe index -> component index (-1)
+        self._direct: dict[str, bool] = {}  # components whose items are the universe's own
+        # Per component over other items: its columns, the universe items it scores, and
+        # where they sit in it (see `_mapped`).
+        self._mapping: dict[str, tuple[IntArray, IntArray, IntArray]] = {}
         self._cold_row = np.zeros(0, dtype=np.float32)
         self._listeners = np.zeros(0)  # per universe item; NaN where nobody played it
         self._pop_z = np.zeros(0, dtype=np.float32)
@@ -259,8 +268,10 @@ class Hybrid(Recommender):
         twin = copy.copy(self)
         twin.components = {**self.components, "pop": pop}
         twin._columns = dict(self._columns)
+        twin._direct = dict(self._direct)
         if pop.item_vocab is not self.components["pop"].item_vocab:
             twin._columns["pop"] = twin._columns_of(pop)
+            twin._direct["pop"] = _is_direct(twin._columns["pop"], pop)
         twin._listeners = twin._scores_of("pop", ["\0"])[0]
         twin._pop_z = standardise(np.log1p(np.maximum(twin._listeners, 0.0))[None, :], UNSCORED)[0]
         twin._cold_row = twin._cold_scores()
@@ -343,6 +354,9 @@ class Hybrid(Recommender):
         each component's items sit in the universe, and the popularity rows (the same for
         every member)."""
         self._columns = {name: self._columns_of(model) for name, model in self.components.items()}
+        self._direct = {
+            name: _is_direct(self._columns[name], model) for name, model in self.components.items()
+        }
         self._listeners = self._scores_of("pop", ["\0"])[0]
         self._pop_z = standardise(np.log1p(np.maximum(self._listeners, 0.0))[None, :], UNSCORED)[0]
         self._cold_row = self._cold_scores()
@@ -494,36 +508,49 @@ class Hybrid(Recommender):
             weights[tier] = {g: round(tier_weights.get(g, 0.0), 6) for g in groups}
         return weights
 
-    def _scores_of(self, name: str, users: Sequence[str]) -> npt.NDArray[np.float32]:
-        """A component's raw scores over the universe; NaN where it cannot score an item.
+    def _scores_of(
+        self, name: str, users: Sequence[str], *, unscored: float = np.nan
+    ) -> npt.NDArray[np.float32]:
+        """A component's raw scores over the universe; `unscored` (NaN, or left as the
+        component gave it when None) where it cannot score an item.
 
         In float32, the precision the models score in: a request touches every item of
         every component, so this is most of what serving one member costs."""
         model = self.components[name]
         raw = np.asarray(model.score_users(list(users)), dtype=np.float32)
-        columns = self._columns[name]
-        if len(columns) == raw.shape[1] and _is_identity(columns):
+        if self._direct[name]:
             out = raw if raw.flags.writeable and raw.base is None else raw.copy()
         else:
-            known = np.flatnonzero(columns >= 0)
+            known, source = self._mapped(name)
             out = np.full((len(users), len(self._items)), np.nan, dtype=np.float32)
-            out[:, known] = raw[:, columns[known]]
-        out[~np.isfinite(out)] = np.nan
+            out[:, known] = raw[:, source]
+        if unscored is not None:
+            out[~np.isfinite(out)] = unscored
         return out
+
+    def _mapped(self, name: str) -> tuple[IntArray, IntArray]:
+        """The universe items `name` scores and its columns for them (kept: every request
+        of a component over other items than the universe's needs them)."""
+        found = self._mapping.get(name)
+        columns = self._columns[name]
+        if found is None or found[0] is not columns:
+            known = np.flatnonzero(columns >= 0)
+            found = self._mapping[name] = (columns, known, columns[known])
+        return found[1], found[2]
 
     def _rows(self, users: Sequence[str]) -> _Rows:
         z: dict[str, npt.NDArray[np.float32]] = {}
-        scored: dict[str, npt.NDArray[np.bool_]] = {}
+        raw: dict[str, npt.NDArray[np.floating]] = {}
         for name in self.components:
             if name == "pop":  # the same row for everyone, worked out in `_derive`
                 shape = (len(users), len(self._items))
                 z[name] = np.broadcast_to(self._pop_z, shape)
-                scored[name] = np.broadcast_to(np.isfinite(self._listeners), shape)
+                raw[name] = np.broadcast_to(self._listeners, shape)
                 continue
-            raw = self._scores_of(name, users)
-            z[name] = standardise(raw, UNSCORED)
-            scored[name] = np.isfinite(raw)
-        return _Rows(list(users), z, scored)
+            # -inf or NaN alike mean "not scored" to standardise and to the reasons.
+            raw[name] = self._scores_of(name, users, unscored=None)
+            z[name] = standardise(raw[name], UNSCORED)
+        return _Rows(list(users), z, raw)
 
     def _blend(self, rows: _Rows) -> npt.NDArray[np.float32]:
         out = np.empty((len(rows.users), len(self._items)), dtype=np.float32)
@@ -564,9 +591,10 @@ class Hybrid(Recommender):
         excluded = self._items.indices(exclude)
         scores[excluded[excluded >= 0]] = -np.inf
         chosen = self._diversified(scores, k, cold=self.tier_of(user) == "cold")
+        reasons = self._reasons(rows, 0, chosen)
         return [
-            Recommendation(self._items.id_of(i), float(scores[i]), self._reason(rows, 0, i))
-            for i in chosen
+            Recommendation(self._items.id_of(i), float(scores[i]), reason)
+            for i, reason in zip(chosen, reasons, strict=True)
         ]
 
     def _diversified(self, scores: FloatArray, k: int, *, cold: bool) -> list[int]:
@@ -590,22 +618,36 @@ class Hybrid(Recommender):
         return self._reason(self._rows([str(user)]), 0, int(item_index))
 
     def _reason(self, rows: _Rows, position: int, item: int) -> str:
-        """The reason of the component that added most to this item's score."""
+        return self._reasons(rows, position, [item])[0]
+
+    def _reasons(self, rows: _Rows, position: int, items: Sequence[int]) -> list[str]:
+        """For each item, the reason of the component that added most to its score; each
+        component explains its items together (ALS solves its system once for all)."""
         user = rows.users[position]
         tier = self.tier_of(user)
         if tier == "cold":
-            return self._cold_reason(item)
-        best, best_gain = "pop", -np.inf
-        for group, weight in self.weights[tier].items():
-            if group not in rows.z or not weight or not rows.scored[group][position, item]:
-                continue
-            gain = weight * float(rows.z[group][position, item])
-            if gain > best_gain:
-                best, best_gain = group, gain
-        column = int(self._columns[best][item])
-        if column < 0:
-            return self._cold_reason(item, starter=False)
-        return self.components[best].reason(user, column)
+            return [self._cold_reason(item) for item in items]
+        found: list[str] = [""] * len(items)
+        by_group: dict[str, list[tuple[int, int]]] = {}
+        for place, item in enumerate(items):
+            best, best_gain = "pop", -np.inf
+            for group, weight in self.weights[tier].items():
+                if group not in rows.z or not weight or not rows.scored(group, position, item):
+                    continue
+                gain = weight * float(rows.z[group][position, item])
+                if gain > best_gain:
+                    best, best_gain = group, gain
+            column = int(self._columns[best][item])
+            if column < 0:
+                found[place] = self._cold_reason(item, starter=False)
+            else:
+                by_group.setdefault(best, []).append((place, column))
+        for group, wanted in by_group.items():
+            columns = np.asarray([column for _, column in wanted], dtype=np.int64)
+            texts = self.components[group].reasons(user, columns)
+            for (place, _), text in zip(wanted, texts, strict=True):
+                found[place] = text
+        return found
 
     def _cold_reason(self, item: int, *, starter: bool = True) -> str:
         """Why a popular item: its listeners here, else its catalog popularity (phrased as
@@ -719,8 +761,10 @@ class Hybrid(Recommender):
         return model
 
 
-def _is_identity(columns: IntArray) -> bool:
+def _is_direct(columns: IntArray, model: Recommender) -> bool:
     """Whether a component's items are the universe itself, in order (no mapping needed)."""
+    if len(columns) != len(model.item_vocab):
+        return False
     return bool(len(columns) == 0 or (columns[0] == 0 and (np.diff(columns) == 1).all()))
 
 
