@@ -517,20 +517,13 @@ class Engine:
         serving = self._require_serving()
         genre_name = _genre_name(serving, genre) if genre else None
         timings = self.timings
-
-        async def member() -> MemberState:
-            with self._span("stage recommend-member"):
-                return await self._member(user_id, serving)
-
-        async def recently() -> list[str]:
-            with self._span("stage recommend-recent"):
-                async with self.database.sessions() as session:
-                    served = await recently_served(session, user_id, RECENT_PICKS)
-            return [item.track_id for item in served]
-
-        # The read of what they saw lately runs while their state is built in a thread.
-        state, recent = await asyncio.gather(member(), recently())
+        with self._span("stage recommend-member"):
+            state = await self._member(user_id, serving)
         hybrid = await self._hybrid(serving)
+        with self._span("stage recommend-recent"):
+            async with self.database.sessions() as session:
+                served = await recently_served(session, user_id, RECENT_PICKS)
+        recent = [item.track_id for item in served]
         for tracks in self._unstored.get(user_id, {}).values():
             recent.extend(tracks)
 
