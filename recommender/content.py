@@ -186,25 +186,63 @@ def bounded_profile(
     vectors: FloatArray, weights: FloatArray, points: int, seed: int = 0
 ) -> tuple[FloatArray, FloatArray]:
     """`points` weighted k-means centres of `vectors` and the weight each stands for: a
-    member's liked tracks summarised for scoring (k-means++ start, a few Lloyd steps; a
-    member has hundreds of points at most after aggregation, so this takes a millisecond)."""
-    from sklearn.cluster import kmeans_plusplus
-
+    member's liked tracks summarised for scoring (greedy k-means++ start, a few Lloyd
+    steps). Built on every new member state, so in a few dozen array operations: a
+    member's 40 liked tracks take a fraction of a millisecond, 2,000 a few."""
     data = np.asarray(vectors, dtype=np.float64)
     weight = np.asarray(weights, dtype=np.float64)
-    centres, _ = kmeans_plusplus(data, points, sample_weight=weight, random_state=seed)
-    for _ in range(PROFILE_ITERATIONS):
-        distances = ((data[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-        nearest = distances.argmin(axis=1)
-        mass = np.bincount(nearest, weights=weight, minlength=points)
-        moved = np.zeros_like(centres)
-        np.add.at(moved, nearest, data * weight[:, None])
+    squared = np.einsum("ij,ij->i", data, data)
+    centres = _greedy_seeds(data, squared, weight, points, np.random.default_rng(seed))
+    spread = np.zeros((points, len(data)))
+    columns = np.arange(len(data))
+    for step in range(PROFILE_ITERATIONS + 1):
+        nearest = _nearest_centres(data, squared, centres)
+        spread.fill(0.0)
+        spread[nearest, columns] = weight
+        mass = spread.sum(axis=1)
         used = mass > 0
-        centres[used] = moved[used] / mass[used, None]
-    distances = ((data[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-    mass = np.bincount(distances.argmin(axis=1), weights=weight, minlength=points)
-    used = mass > 0
-    return centres[used], mass[used]
+        if step == PROFILE_ITERATIONS:
+            return centres[used], mass[used]
+        centres[used] = (spread[used] @ data) / mass[used, None]
+    raise AssertionError("unreachable")
+
+
+def _nearest_centres(data: FloatArray, squared: FloatArray, centres: FloatArray) -> IntArray:
+    distances = squared[:, None] - 2.0 * (data @ centres.T)
+    distances += np.einsum("ij,ij->i", centres, centres)[None, :]
+    return distances.argmin(axis=1)  # type: ignore[no-any-return]
+
+
+def _greedy_seeds(
+    data: FloatArray,
+    squared: FloatArray,
+    weight: FloatArray,
+    points: int,
+    rng: np.random.Generator,
+) -> FloatArray:
+    """k-means++ seeding as scikit-learn's `kmeans_plusplus` does it (each centre the best
+    of 2 + log k candidates drawn by weighted squared distance), without its per-call input
+    checks, which cost more than the work for a member's few dozen tracks."""
+    count = len(data)
+    trials = 2 + int(np.log(points))
+    centres = np.empty((points, data.shape[1]))
+    first = int(rng.choice(count, p=weight / weight.sum()))
+    centres[0] = data[first]
+    closest = np.maximum(squared - 2.0 * (data @ data[first]) + squared[first], 0.0)
+    potential = float(closest @ weight)
+    for centre in range(1, points):
+        draws = rng.uniform(size=trials) * potential
+        candidates = np.searchsorted(np.cumsum(weight * closest), draws)
+        np.minimum(candidates, count - 1, out=candidates)
+        distances = squared[candidates, None] - 2.0 * (data[candidates] @ data.T)
+        distances += squared[None, :]
+        np.maximum(distances, 0.0, out=distances)
+        np.minimum(closest, distances, out=distances)
+        potentials = distances @ weight
+        best = int(np.argmin(potentials))
+        closest, potential = distances[best], float(potentials[best])
+        centres[centre] = data[candidates[best]]
+    return centres
 
 
 def standard_scores(values: FloatArray) -> FloatArray:

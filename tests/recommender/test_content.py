@@ -519,3 +519,24 @@ def test_a_member_profile_is_exact_up_to_its_bound_and_bounded_past_it() -> None
     centres, mass = bounded_profile(vectors, weights, 6)
     assert len(centres) == len(mass) <= 6
     assert mass.sum() == pytest.approx(weights.sum())  # every like is stood for once
+
+
+def test_a_bounded_profile_finds_the_groups_a_member_likes() -> None:
+    """Six tight groups of liked tracks (three of them liked far more): six points land
+    one on each group, each weighing what its group's likes do."""
+    from recommender.content import bounded_profile
+
+    rng = np.random.default_rng(3)
+    truth = rng.normal(scale=10.0, size=(6, 8))
+    group = np.repeat(np.arange(6), 20)
+    vectors = truth[group] + rng.normal(scale=0.1, size=(120, 8))
+    weights = np.where(group < 3, 5.0, 0.5) * rng.uniform(0.8, 1.2, size=120)
+
+    centres, mass = bounded_profile(vectors, weights, 6, seed=0)
+
+    nearest = np.linalg.norm(truth[:, None, :] - centres[None, :, :], axis=2).argmin(axis=1)
+    assert sorted(nearest.tolist()) == list(range(6))  # one point per group
+    for index in range(6):
+        point = nearest[index]
+        assert np.linalg.norm(centres[point] - truth[index]) < 0.1
+        assert mass[point] == pytest.approx(weights[group == index].sum())
