@@ -46,7 +46,7 @@ from bot.serving.members import (
     member_interactions,
 )
 from bot.serving.model_calls import ModelCalls
-from bot.serving.picks import Pick, PickList, TrackDetailsCache
+from bot.serving.picks import CatalogCards, Pick, PickList
 from bot.settings import Settings
 from storage.database import Database
 from storage.repositories.catalog_version import catalog_version
@@ -73,8 +73,6 @@ MAX_COUNT = 25
 SCOPES = ("server", "global")
 # Picks a member saw recently are not shown again by /recommend (while others remain).
 RECENT_PICKS = 50
-# Tracks whose card details are kept in memory (about a kilobyte each).
-DETAILS_CACHE = 20_000
 # A genre filter keeps what survives of this many candidates per wanted pick.
 GENRE_POOL = 40
 # After a model swap, the states of this many recently active members are built again in
@@ -106,6 +104,7 @@ class Serving:
     # relations that serve (bot/serving/content.py), and the catalog's artists by name.
     similarity: Similarity
     artists: ArtistDirectory
+    cards: CatalogCards  # every catalog track's card details
     built_at: float = 0.0  # time.monotonic() on the event loop
 
     @property
@@ -159,7 +158,6 @@ class Engine:
         # Picks of cards shown but not committed yet, per member and card: /recommend
         # leaves them out as it does the stored ones (a card does not wait for its store).
         self._unstored: dict[int, dict[int, tuple[str, ...]]] = {}
-        self._details: TrackDetailsCache | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -206,10 +204,11 @@ class Engine:
             active = await load_active_models(session)
         if previous is not None and same_catalog:
             catalog, content = previous.catalog, previous.content
-            chart = previous.catalog_chart
+            chart, cards = previous.catalog_chart, previous.cards
         else:
             assert rows is not None
             catalog = await asyncio.to_thread(item_catalog, rows)
+            cards = CatalogCards.of(catalog, rows.albums)
             content = await asyncio.to_thread(
                 content_model, self.settings, version.fingerprint, catalog
             )
@@ -246,6 +245,7 @@ class Engine:
             catalog_chart=chart,
             similarity=similarity,
             artists=artists,
+            cards=cards,
             built_at=time.monotonic(),
         )
 
@@ -489,16 +489,6 @@ class Engine:
         member = hybrid.with_member(state.interactions, state.components, state.rows)
         return await self.model_calls.work(lambda: member.score_users([str(user_id)]))
 
-    def _details_cache(self) -> TrackDetailsCache | None:
-        """The card details cache of the catalog serving now (a new one for a new catalog:
-        an import may have changed a track's name or genres)."""
-        serving = self._serving
-        if serving is None:
-            return None
-        if self._details is None or self._details.fingerprint != serving.fingerprint:
-            self._details = TrackDetailsCache(serving.fingerprint, DETAILS_CACHE)
-        return self._details
-
     def _span(self, series: str) -> contextlib.AbstractContextManager[None]:
         """Time a stage of a request into the bot's timings (none for a bare engine)."""
         return contextlib.nullcontext() if self.timings is None else self.timings.span(series)
@@ -685,16 +675,14 @@ class Engine:
         notice: str | None = None,
     ) -> PickList:
         wanted = [r.item for r in results]
-        cache = self._details_cache()
-        details = cache.get_many(wanted) if cache is not None else {}
+        serving = self._serving
+        details = serving.cards.get_many(wanted) if serving is not None else {}
         missing = [item for item in wanted if item not in details]
-        if missing:
+        if missing:  # tracks imported since the catalog was read
             with self._span("stage card-details"):
                 async with self.database.sessions() as session:
                     found = await track_details(session, missing)
             details.update((d.id, d) for d in found)
-            if cache is not None:
-                cache.put_many(found)
         picks = tuple(Pick(details[r.item], r.reason) for r in results if r.item in details)
         return PickList(title, picks, kind, version, notice)
 

@@ -4,11 +4,15 @@ which model made them. Shared by the engine (which makes them) and the cards (wh
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from storage.dto import TrackDetails
+from storage.dto import CARD_FEATURES, TrackDetails
+
+if TYPE_CHECKING:
+    from recommender.data import ItemCatalog
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,28 +37,45 @@ class PickList:
         return len(self.picks)
 
 
-@dataclass
-class TrackDetailsCache:
-    """Card details of the tracks shown lately, for one state of the catalog (`fingerprint`):
-    a card reads the database only for tracks not shown since. Most recently used last; at
-    most `size` tracks."""
+@dataclass(frozen=True)
+class CatalogCards:
+    """Card details of every track of the catalog serving, worked out from the rows the
+    engine read to build it (they hold all a card shows): a card reads no database for
+    them. A track the snapshot lacks (imported since) is left out; the caller reads it."""
 
-    fingerprint: str
-    size: int
-    _details: OrderedDict[str, TrackDetails] = field(default_factory=OrderedDict)
+    catalog: ItemCatalog
+    albums: Sequence[str | None]
+    # (name, column of catalog.features) of each feature a card shows.
+    features: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, catalog: ItemCatalog, albums: Sequence[str | None]) -> CatalogCards:
+        if len(albums) != len(catalog):
+            raise ValueError("one album entry per catalog track is needed")
+        columns = {name: column for column, name in enumerate(catalog.feature_names)}
+        shown = tuple((name, columns[name]) for name in CARD_FEATURES if name in columns)
+        return cls(catalog, albums, shown)
 
     def get_many(self, ids: Sequence[str]) -> dict[str, TrackDetails]:
         found = {}
+        catalog = self.catalog
         for track_id in ids:
-            details = self._details.get(track_id)
-            if details is not None:
-                self._details.move_to_end(track_id)
-                found[track_id] = details
+            index = catalog.vocab.index(track_id)
+            if index < 0:
+                continue
+            popularity = catalog.popularity[index]
+            values = catalog.features[index]
+            found[track_id] = TrackDetails(
+                id=track_id,
+                name=catalog.names[index],
+                artists=tuple(catalog.artists[index]),
+                album=self.albums[index],
+                popularity=None if math.isnan(popularity) else int(popularity),
+                genres=tuple(catalog.genres[index]),
+                features={
+                    name: float(values[column])
+                    for name, column in self.features
+                    if not math.isnan(values[column])
+                },
+            )
         return found
-
-    def put_many(self, details: Iterable[TrackDetails]) -> None:
-        for item in details:
-            self._details[item.id] = item
-            self._details.move_to_end(item.id)
-        while len(self._details) > self.size:
-            self._details.popitem(last=False)

@@ -35,6 +35,9 @@ class CatalogRows:
     # As precise as the source (YYYY, YYYY-MM or YYYY-MM-DD), None where unknown; empty
     # for rows read from a snapshot written before release dates were kept.
     release_dates: list[str | None] = field(default_factory=list)
+    # Album names, None where unknown; empty for rows read from a snapshot (training needs
+    # none: they are for the bot's cards).
+    albums: list[str | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -71,6 +74,7 @@ async def catalog_rows(session: AsyncSession) -> CatalogRows:
             Track.artist_names,
             Track.popularity,
             Track.release_date,
+            Track.album,
             *feature_columns,
         ).order_by(Track.id)
     )
@@ -90,10 +94,11 @@ async def catalog_rows(session: AsyncSession) -> CatalogRows:
         genres=[tuple(genres.get(row[0], ())) for row in rows],
         popularity=[row[3] for row in rows],
         features={
-            name: [row[5 + position] for row in rows]
+            name: [row[6 + position] for row in rows]
             for position, name in enumerate(AUDIO_FEATURES)
         },
         release_dates=[row[4] for row in rows],
+        albums=[row[5] for row in rows],
     )
 
 

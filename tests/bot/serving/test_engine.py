@@ -216,7 +216,9 @@ async def test_a_card_still_being_stored_is_not_repeated(engine: Engine) -> None
     assert [p.track.id for p in third.picks] == shown
 
 
-async def test_card_details_are_read_once_per_catalog(engine: Engine, database: Database) -> None:
+async def test_cards_read_no_track_details_and_follow_a_new_catalog(
+    engine: Engine, database: Database
+) -> None:
     statements: list[str] = []
 
     def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
@@ -232,8 +234,9 @@ async def test_card_details_are_read_once_per_catalog(engine: Engine, database: 
         read_again = [s for s in statements if "FROM tracks" in s]
     finally:
         event.remove(sync_engine, "before_cursor_execute", seen)
-    assert read_first  # the first card read its tracks' details
-    assert not read_again  # the same picks again: from memory
+    assert first.picks
+    assert not read_first  # the catalog in memory holds every card's details
+    assert not read_again
     assert again == first
 
     # A new state of the catalog (a re-import renamed a track): read afresh.
@@ -380,3 +383,23 @@ async def test_warming_after_a_swap_leaves_the_threads_to_members_asking(engine:
     state = engine.member_state(BOB)
     assert state is not None
     assert state.serving_version == serving.version
+
+
+async def test_cards_show_what_the_database_holds_without_reading_it(
+    engine: Engine, database: Database
+) -> None:
+    """Card details come from the catalog the engine read at start-up: for every track,
+    exactly what the database's own card query gives."""
+    from storage.repositories.tracks import track_details
+
+    serving = engine.serving
+    assert serving is not None
+    ids = serving.catalog.ids.tolist()
+    async with database.sessions() as session:
+        stored = {details.id: details for details in await track_details(session, ids)}
+    cards = serving.cards.get_many(ids)
+    assert cards == stored
+    assert len(cards) == len(ids)
+    assert any(details.album for details in cards.values())
+    assert all(details.features and details.genres for details in cards.values())
+    assert serving.cards.get_many(["0" * 22]) == {}  # not in the catalog: the caller reads it
