@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Select, Table, delete, func, select
+from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, delete, func, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.dialect import built_once, upsert_insert
 from storage.errors import StorageError
 from storage.models import Feedback, FeedbackKind, FeedbackSource, Guild, Track, User, utcnow
 from storage.repositories.changes import note_changes, watched
@@ -30,6 +32,8 @@ from storage.repositories.people import (
 RATING_MIN = 1
 RATING_MAX = 5
 MAX_PAGE = 100
+# Which of the ids given ("ids") are catalog tracks; built once (see storage.dialect.built_once).
+KNOWN_TRACKS = select(Track.id).where(Track.id.in_(bindparam("ids", expanding=True)))
 
 E = TypeVar("E", FeedbackKind, FeedbackSource)
 
@@ -264,16 +268,21 @@ async def record_feedback_many(
 def _bulk_insert(session: AsyncSession, bound: bool) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING of one feedback row, for executemany:
     `bound` for rows of a card (message id set), which have their own unique index."""
-    table = Feedback.__table__
-    key_columns = [table.c.user_id, table.c.track_id, table.c.kind, table.c.source]
-    if bound:
-        key_columns.insert(1, table.c.message_id)
-    where = table.c.message_id.is_not(None) if bound else table.c.message_id.is_(None)
-    return (
-        insert_or_ignore(session, table)
-        .on_conflict_do_nothing(index_elements=key_columns, index_where=where)
-        .returning(*_change_columns(), table.c.message_id, table.c.source)
-    )
+
+    def build(dialect: Dialect) -> Any:
+        table = Feedback.__table__
+        key_columns = [table.c.user_id, table.c.track_id, table.c.kind, table.c.source]
+        if bound:
+            key_columns.insert(1, table.c.message_id)
+        where = table.c.message_id.is_not(None) if bound else table.c.message_id.is_(None)
+        return (
+            upsert_insert(dialect, table)
+            .on_conflict_do_nothing(index_elements=key_columns, index_where=where)
+            .returning(*_change_columns(), table.c.message_id, table.c.source)
+        )
+
+    dialect = session.get_bind().dialect
+    return built_once(dialect, f"feedback bulk insert, bound={bound}", build)
 
 
 # Track ids per lookup: under SQLite's limit on bound parameters.
@@ -290,7 +299,7 @@ async def prepare_many(session: AsyncSession, events: Sequence[FeedbackEvent]) -
     ordered = sorted({event.track_id for event in events})
     for start in range(0, len(ordered), LOOKUP_IDS):
         chunk = ordered[start : start + LOOKUP_IDS]
-        known = set((await session.scalars(select(Track.id).where(Track.id.in_(chunk)))).all())
+        known = set((await session.scalars(KNOWN_TRACKS, {"ids": chunk})).all())
         if missing := sorted(set(chunk) - known):
             raise UnknownTrackError(missing[0])
     now = utcnow()
@@ -312,7 +321,11 @@ async def insert_ignoring(session: AsyncSession, table: Table, rows: list[dict[s
     """INSERT ... ON CONFLICT DO NOTHING of `rows`, executemany in batches."""
     if not rows:
         return
-    statement = insert_or_ignore(session, table).on_conflict_do_nothing()
+    statement = built_once(
+        session.get_bind().dialect,
+        f"insert ignoring into {table.name}",
+        lambda dialect: upsert_insert(dialect, table).on_conflict_do_nothing(),
+    )
     for start in range(0, len(rows), BATCH_ROWS):
         await session.execute(statement, rows[start : start + BATCH_ROWS])
 

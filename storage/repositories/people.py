@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, delete, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.dialect import upsert_insert
+from storage.dialect import built_once, upsert_insert
 from storage.models import (
     Feedback,
     Guild,
@@ -55,9 +56,13 @@ def insert_or_ignore(session: AsyncSession, table: Table) -> Any:
 async def ensure_user(session: AsyncSession, user_id: int) -> None:
     """Create the user row if it is missing; a no-op otherwise."""
     check_snowflake(user_id, "user id")
+    statement = built_once(session.get_bind().dialect, "ensure user", _ensure_user)
+    await session.execute(statement, {"id": user_id, "created_at": utcnow()})
+
+
+def _ensure_user(dialect: Dialect) -> Any:
     table = User.__table__
-    statement = insert_or_ignore(session, table).values(id=user_id, created_at=utcnow())
-    await session.execute(statement.on_conflict_do_nothing(index_elements=[table.c.id]))
+    return upsert_insert(dialect, table).on_conflict_do_nothing(index_elements=[table.c.id])
 
 
 async def ensure_guild(session: AsyncSession, guild_id: int, name: str | None = None) -> None:
@@ -66,20 +71,26 @@ async def ensure_guild(session: AsyncSession, guild_id: int, name: str | None = 
     Without a name an existing name is kept, so callers that only know the id never erase it.
     """
     check_snowflake(guild_id, "guild id")
-    if name is not None:
-        name = name[:MAX_GUILD_NAME]
+    if name is None:  # what every reaction's write asks: a statement built once
+        statement = built_once(session.get_bind().dialect, "ensure guild", _ensure_guild)
+        await session.execute(statement, {"id": guild_id, "name": None, "created_at": utcnow()})
+        return
     table = Guild.__table__
-    statement = insert_or_ignore(session, table).values(id=guild_id, name=name, created_at=utcnow())
-    if name is None:
-        statement = statement.on_conflict_do_nothing(index_elements=[table.c.id])
-    else:
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.id],
-            set_={"name": statement.excluded.name},
-            # Skip the write when nothing changed: no needless row version on PostgreSQL.
-            where=table.c.name.is_distinct_from(statement.excluded.name),
-        )
+    statement = insert_or_ignore(session, table).values(
+        id=guild_id, name=name[:MAX_GUILD_NAME], created_at=utcnow()
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_={"name": statement.excluded.name},
+        # Skip the write when nothing changed: no needless row version on PostgreSQL.
+        where=table.c.name.is_distinct_from(statement.excluded.name),
+    )
     await session.execute(statement)
+
+
+def _ensure_guild(dialect: Dialect) -> Any:
+    table = Guild.__table__
+    return upsert_insert(dialect, table).on_conflict_do_nothing(index_elements=[table.c.id])
 
 
 async def delete_user_data(session: AsyncSession, user_id: int) -> dict[str, int]:

@@ -17,16 +17,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Select, func, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import RecommendationServed, Track, utcnow
-from storage.repositories.feedback import UnknownTrackError
+from storage.dialect import built_once, upsert_insert
+from storage.models import RecommendationServed, utcnow
+from storage.repositories.feedback import KNOWN_TRACKS, UnknownTrackError
 from storage.repositories.people import (
     check_aware,
     check_snowflake,
     ensure_guild,
     ensure_user,
-    insert_or_ignore,
 )
 
 MAX_POSITION = 32_767  # SMALLINT
@@ -97,7 +98,7 @@ async def record_served(session: AsyncSession, items: Sequence[ServedItem]) -> N
         raise ValueError("the same (message_id, position) appears twice in one call")
 
     track_ids = {item.track_id for item in items}
-    known = set((await session.scalars(select(Track.id).where(Track.id.in_(track_ids)))).all())
+    known = set((await session.scalars(KNOWN_TRACKS, {"ids": sorted(track_ids)})).all())
     if missing := sorted(track_ids - known):
         raise UnknownTrackError(missing[0])
     for user_id in sorted({item.user_id for item in items}):
@@ -122,14 +123,32 @@ async def record_served(session: AsyncSession, items: Sequence[ServedItem]) -> N
         }
         for item in items
     ]
-    table = RecommendationServed.__table__
-    statement = insert_or_ignore(session, table)
-    replaced = ("message_id", "position")
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.message_id, table.c.position],
-        set_={name: statement.excluded[name] for name in rows[0] if name not in replaced},
+    await session.execute(
+        built_once(session.get_bind().dialect, "served upsert", _served_upsert), rows
     )
-    await session.execute(statement, rows)
+
+
+# The columns an existing (message_id, position) gets from a new row: all but its key.
+_SERVED_REPLACED = (
+    "channel_id",
+    "guild_id",
+    "user_id",
+    "track_id",
+    "model_kind",
+    "model_version",
+    "reason",
+    "shown_at",
+    "created_at",
+)
+
+
+def _served_upsert(dialect: Dialect) -> Any:
+    table = RecommendationServed.__table__
+    statement = upsert_insert(dialect, table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.message_id, table.c.position],
+        set_={name: statement.excluded[name] for name in _SERVED_REPLACED},
+    )
 
 
 def _select_items() -> Select[Any]:
