@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select, update
+from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -151,6 +151,21 @@ def _served_upsert(dialect: Dialect) -> Any:
     )
 
 
+def _recently_served() -> Select[Any]:
+    # Built once: /recommend reads this for every request (the statement costs the event
+    # loop more to build than to run).
+    return (
+        _select_items()
+        .where(RecommendationServed.user_id == bindparam("user_id"))
+        .order_by(
+            RecommendationServed.created_at.desc(),
+            RecommendationServed.message_id.desc(),
+            RecommendationServed.position,
+        )
+        .limit(bindparam("limit"))
+    )
+
+
 def _select_items() -> Select[Any]:
     # Columns, not entities: the identity map could hold rows an upsert has since replaced.
     return select(
@@ -203,16 +218,7 @@ async def recently_served(session: AsyncSession, user_id: int, limit: int = 50) 
     check_snowflake(user_id, "user id")
     if limit < 0:
         raise ValueError(f"limit must not be negative, got {limit}")
-    result = await session.execute(
-        _select_items()
-        .where(RecommendationServed.user_id == user_id)
-        .order_by(
-            RecommendationServed.created_at.desc(),
-            RecommendationServed.message_id.desc(),
-            RecommendationServed.position,
-        )
-        .limit(limit)
-    )
+    result = await session.execute(_RECENTLY_SERVED, {"user_id": user_id, "limit": limit})
     return [_item(row) for row in result]
 
 
@@ -252,3 +258,6 @@ async def shown_pick(session: AsyncSession, message_id: int) -> ServedItem | Non
     )
     row = result.first()
     return _item(row) if row is not None else None
+
+
+_RECENTLY_SERVED = _recently_served()
