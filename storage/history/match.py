@@ -33,7 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.catalog.formats import artist_key
 from storage.history.parsed import ParsedPlay
 from storage.models import Artist, Track, TrackArtist
-from storage.repositories.plays import LOOKUP_IDS, OutsideTrack, known_track_ids
+from storage.repositories.plays import OutsideTrack
+from storage.repositories.tracks import LOOKUP_IDS, known_track_ids
 
 WORD = re.compile(r"[^\W_]+")
 APOSTROPHES = re.compile("['\u2019]")

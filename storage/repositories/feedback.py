@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, delete, func, select
+from sqlalchemy import ColumnElement, Row, Select, Table, delete, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,12 +28,11 @@ from storage.repositories.people import (
     ensure_user,
     insert_or_ignore,
 )
+from storage.repositories.tracks import known_track_ids
 
 RATING_MIN = 1
 RATING_MAX = 5
 MAX_PAGE = 100
-# Which of the ids given ("ids") are catalog tracks; built once (see storage.dialect.built_once).
-KNOWN_TRACKS = select(Track.id).where(Track.id.in_(bindparam("ids", expanding=True)))
 
 E = TypeVar("E", FeedbackKind, FeedbackSource)
 
@@ -285,10 +284,6 @@ def _bulk_insert(session: AsyncSession, bound: bool) -> Any:
     return built_once(dialect, f"feedback bulk insert, bound={bound}", build)
 
 
-# Track ids per lookup: under SQLite's limit on bound parameters.
-LOOKUP_IDS = 10_000
-
-
 async def prepare_many(session: AsyncSession, events: Sequence[FeedbackEvent]) -> datetime:
     """What every bulk write needs first: each event valid and no rating, each track in the
     catalog, each member and guild stored. Returns the time that stands for "now"."""
@@ -296,12 +291,9 @@ async def prepare_many(session: AsyncSession, events: Sequence[FeedbackEvent]) -
         kind, _ = _validate(event)
         if kind is FeedbackKind.RATING:
             raise ValueError("ratings replace stars: store them with record_feedback")
-    ordered = sorted({event.track_id for event in events})
-    for start in range(0, len(ordered), LOOKUP_IDS):
-        chunk = ordered[start : start + LOOKUP_IDS]
-        known = set((await session.scalars(KNOWN_TRACKS, {"ids": chunk})).all())
-        if missing := sorted(set(chunk) - known):
-            raise UnknownTrackError(missing[0])
+    wanted = {event.track_id for event in events}
+    if missing := sorted(wanted - await known_track_ids(session, wanted)):
+        raise UnknownTrackError(missing[0])
     now = utcnow()
     await insert_ignoring(
         session, User.__table__, [{"id": u, "created_at": now} for u in {e.user_id for e in events}]

@@ -56,13 +56,18 @@ def insert_or_ignore(session: AsyncSession, table: Table) -> Any:
 async def ensure_user(session: AsyncSession, user_id: int) -> None:
     """Create the user row if it is missing; a no-op otherwise."""
     check_snowflake(user_id, "user id")
-    statement = built_once(session.get_bind().dialect, "ensure user", _ensure_user)
-    await session.execute(statement, {"id": user_id, "created_at": utcnow()})
+    await _insert_if_missing(session, User.__table__, {"id": user_id, "created_at": utcnow()})
 
 
-def _ensure_user(dialect: Dialect) -> Any:
-    table = User.__table__
-    return upsert_insert(dialect, table).on_conflict_do_nothing(index_elements=[table.c.id])
+async def _insert_if_missing(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
+    """INSERT `row` unless one with its id exists: what every write of feedback or picks
+    asks for its member and guild, so the statement is built once per dialect."""
+
+    def build(dialect: Dialect) -> Any:
+        return upsert_insert(dialect, table).on_conflict_do_nothing(index_elements=[table.c.id])
+
+    statement = built_once(session.get_bind().dialect, f"insert if missing: {table.name}", build)
+    await session.execute(statement, row)
 
 
 async def ensure_guild(session: AsyncSession, guild_id: int, name: str | None = None) -> None:
@@ -71,9 +76,9 @@ async def ensure_guild(session: AsyncSession, guild_id: int, name: str | None = 
     Without a name an existing name is kept, so callers that only know the id never erase it.
     """
     check_snowflake(guild_id, "guild id")
-    if name is None:  # what every reaction's write asks: a statement built once
-        statement = built_once(session.get_bind().dialect, "ensure guild", _ensure_guild)
-        await session.execute(statement, {"id": guild_id, "name": None, "created_at": utcnow()})
+    if name is None:
+        row = {"id": guild_id, "name": None, "created_at": utcnow()}
+        await _insert_if_missing(session, Guild.__table__, row)
         return
     table = Guild.__table__
     statement = insert_or_ignore(session, table).values(
@@ -86,11 +91,6 @@ async def ensure_guild(session: AsyncSession, guild_id: int, name: str | None = 
         where=table.c.name.is_distinct_from(statement.excluded.name),
     )
     await session.execute(statement)
-
-
-def _ensure_guild(dialect: Dialect) -> Any:
-    table = Guild.__table__
-    return upsert_insert(dialect, table).on_conflict_do_nothing(index_elements=[table.c.id])
 
 
 async def delete_user_data(session: AsyncSession, user_id: int) -> dict[str, int]:

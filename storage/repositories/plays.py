@@ -32,6 +32,7 @@ from storage.repositories.people import (
     ensure_user,
     insert_or_ignore,
 )
+from storage.repositories.tracks import known_track_ids
 
 # A play this long or longer counts as heard (Spotify counts a stream from 30 s on);
 # shorter ones that were skipped (or whose skip is unknown) count as skips.
@@ -42,9 +43,6 @@ MAX_MS_PLAYED = 24 * 60 * 60 * 1000
 FUTURE_TOLERANCE = timedelta(minutes=10)
 # Neither Spotify nor Last.fm existed before; such a time is a clock that was never set.
 EARLIEST_PLAY = datetime(2000, 1, 1, tzinfo=UTC)
-# Ids per IN (...) look-up: well under the bound-parameter limits (asyncpg 32,767, SQLite's
-# default 32,766).
-LOOKUP_IDS = 10_000
 MAX_PAGE = 10_000
 TRACK_ID = re.compile(r"[0-9A-Za-z]{22}")
 
@@ -141,16 +139,6 @@ def _invalid_reason(play: PlayInput, latest: datetime) -> str | None:
     except ValueError:
         return "invalid_source"
     return None
-
-
-async def known_track_ids(session: AsyncSession, ids: Iterable[str]) -> set[str]:
-    """Which of `ids` are tracks in the database, looked up in chunks."""
-    ordered = sorted(set(ids))
-    known: set[str] = set()
-    for start in range(0, len(ordered), LOOKUP_IDS):
-        chunk = ordered[start : start + LOOKUP_IDS]
-        known.update((await session.scalars(select(Track.id).where(Track.id.in_(chunk)))).all())
-    return known
 
 
 async def count_user_plays(session: AsyncSession, user_id: int) -> int:

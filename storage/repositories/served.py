@@ -22,13 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.dialect import built_once, upsert_insert
 from storage.models import RecommendationServed, utcnow
-from storage.repositories.feedback import KNOWN_TRACKS, UnknownTrackError
+from storage.repositories.feedback import UnknownTrackError
 from storage.repositories.people import (
     check_aware,
     check_snowflake,
     ensure_guild,
     ensure_user,
 )
+from storage.repositories.tracks import known_track_ids
 
 MAX_POSITION = 32_767  # SMALLINT
 MAX_MODEL_KIND = 32
@@ -98,8 +99,7 @@ async def record_served(session: AsyncSession, items: Sequence[ServedItem]) -> N
         raise ValueError("the same (message_id, position) appears twice in one call")
 
     track_ids = {item.track_id for item in items}
-    known = set((await session.scalars(KNOWN_TRACKS, {"ids": sorted(track_ids)})).all())
-    if missing := sorted(track_ids - known):
+    if missing := sorted(track_ids - await known_track_ids(session, track_ids)):
         raise UnknownTrackError(missing[0])
     for user_id in sorted({item.user_id for item in items}):
         await ensure_user(session, user_id)

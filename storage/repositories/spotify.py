@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import SpotifyTrackInfo, Track, utcnow
 from storage.repositories.people import check_aware, insert_or_ignore
+from storage.repositories.tracks import known_track_ids
 
 # Column sizes of spotify_track_info (PostgreSQL enforces them; SQLite does not).
 MAX_NAME = 300
@@ -71,14 +72,6 @@ def _artists_json(artists: tuple[str, ...]) -> str:
 
 def _url(value: str | None) -> str | None:
     return value if value is not None and len(value) <= MAX_URL else None
-
-
-async def _catalog_ids(session: AsyncSession, track_ids: Iterable[str]) -> set[str]:
-    wanted = sorted(set(track_ids))
-    known: set[str] = set()
-    for chunk in _chunks(wanted):
-        known.update((await session.scalars(select(Track.id).where(Track.id.in_(chunk)))).all())
-    return known
 
 
 async def cached_spotify_info(
@@ -137,7 +130,7 @@ async def store_spotify_info(
     names are shortened and too long URLs dropped, so every entry fits its columns.
     """
     check_aware(fetched_at, "fetched_at")
-    known = await _catalog_ids(session, results)
+    known = await known_track_ids(session, results)
     if not known:
         return 0
     when = fetched_at or utcnow()

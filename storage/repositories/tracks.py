@@ -5,14 +5,32 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.dto import CARD_FEATURES, CatalogStats, TrackDetails, TrackSummary
 from storage.models import Artist, Genre, Track, TrackGenre
 from storage.search_schema import POSTGRES_CONFIG
+
+# Ids per IN (...) look-up: well under the bound-parameter limits (asyncpg 32,767, SQLite's
+# default 32,766).
+LOOKUP_IDS = 10_000
+# Built once: the feedback writer checks every batch's tracks with it (building a select
+# costs the event loop more than running it).
+_KNOWN_TRACKS = select(Track.id).where(Track.id.in_(bindparam("ids", expanding=True)))
+
+
+async def known_track_ids(session: AsyncSession, ids: Iterable[str]) -> set[str]:
+    """Which of `ids` are tracks in the database, looked up in chunks."""
+    ordered = sorted(set(ids))
+    known: set[str] = set()
+    for start in range(0, len(ordered), LOOKUP_IDS):
+        chunk = ordered[start : start + LOOKUP_IDS]
+        known.update((await session.scalars(_KNOWN_TRACKS, {"ids": chunk})).all())
+    return known
+
 
 MAX_QUERY_TOKENS = 12
 SHORT_QUERY_TOKENS = 3
