@@ -201,10 +201,9 @@ class Hybrid(Recommender):
         self._liked = sp.csr_matrix((0, 0), dtype=np.float32)
         self._seen = sp.csr_matrix((0, 0), dtype=np.float32)
         self._columns: dict[str, IntArray] = {}  # universe index -> component index (-1)
-        self._direct: dict[str, bool] = {}  # components whose items are the universe's own
-        # Per component over other items: its columns, the universe items it scores, and
-        # where they sit in it (see `_mapped`).
-        self._mapping: dict[str, tuple[IntArray, IntArray, IntArray]] = {}
+        # Per component: the columns it was worked out from, and where its scores go in the
+        # universe (see `_mapped`).
+        self._mapping: dict[str, tuple[IntArray, tuple[IntArray, IntArray] | None]] = {}
         self._cold_row = np.zeros(0, dtype=np.float32)
         self._listeners = np.zeros(0)  # per universe item; NaN where nobody played it
         self._pop_z = np.zeros(0, dtype=np.float32)
@@ -268,10 +267,8 @@ class Hybrid(Recommender):
         twin = copy.copy(self)
         twin.components = {**self.components, "pop": pop}
         twin._columns = dict(self._columns)
-        twin._direct = dict(self._direct)
         if pop.item_vocab is not self.components["pop"].item_vocab:
             twin._columns["pop"] = twin._columns_of(pop)
-            twin._direct["pop"] = _is_direct(twin._columns["pop"], pop)
         twin._listeners = twin._scores_of("pop", ["\0"])[0]
         twin._pop_z = standardise(np.log1p(np.maximum(twin._listeners, 0.0))[None, :], UNSCORED)[0]
         twin._cold_row = twin._cold_scores()
@@ -354,9 +351,6 @@ class Hybrid(Recommender):
         each component's items sit in the universe, and the popularity rows (the same for
         every member)."""
         self._columns = {name: self._columns_of(model) for name, model in self.components.items()}
-        self._direct = {
-            name: _is_direct(self._columns[name], model) for name, model in self.components.items()
-        }
         self._listeners = self._scores_of("pop", ["\0"])[0]
         self._pop_z = standardise(np.log1p(np.maximum(self._listeners, 0.0))[None, :], UNSCORED)[0]
         self._cold_row = self._cold_scores()
@@ -509,7 +503,7 @@ class Hybrid(Recommender):
         return weights
 
     def _scores_of(
-        self, name: str, users: Sequence[str], *, unscored: float = np.nan
+        self, name: str, users: Sequence[str], *, unscored: float | None = np.nan
     ) -> npt.NDArray[np.float32]:
         """A component's raw scores over the universe; `unscored` (NaN, or left as the
         component gave it when None) where it cannot score an item.
@@ -518,25 +512,30 @@ class Hybrid(Recommender):
         every component, so this is most of what serving one member costs."""
         model = self.components[name]
         raw = np.asarray(model.score_users(list(users)), dtype=np.float32)
-        if self._direct[name]:
+        mapping = self._mapped(name)
+        if mapping is None:
             out = raw if raw.flags.writeable and raw.base is None else raw.copy()
         else:
-            known, source = self._mapped(name)
+            known, source = mapping
             out = np.full((len(users), len(self._items)), np.nan, dtype=np.float32)
             out[:, known] = raw[:, source]
         if unscored is not None:
             out[~np.isfinite(out)] = unscored
         return out
 
-    def _mapped(self, name: str) -> tuple[IntArray, IntArray]:
-        """The universe items `name` scores and its columns for them (kept: every request
-        of a component over other items than the universe's needs them)."""
-        found = self._mapping.get(name)
+    def _mapped(self, name: str) -> tuple[IntArray, IntArray] | None:
+        """Where component `name`'s scores go in the universe: None when its items are the
+        universe's own, in order; else the universe items it scores and its columns for
+        them. Worked out once per state of its columns: every request needs it."""
         columns = self._columns[name]
+        found = self._mapping.get(name)
         if found is None or found[0] is not columns:
-            known = np.flatnonzero(columns >= 0)
-            found = self._mapping[name] = (columns, known, columns[known])
-        return found[1], found[2]
+            mapping = None
+            if not _is_direct(columns, self.components[name]):
+                known = np.flatnonzero(columns >= 0)
+                mapping = (known, columns[known])
+            found = self._mapping[name] = (columns, mapping)
+        return found[1]
 
     def _rows(self, users: Sequence[str]) -> _Rows:
         z: dict[str, npt.NDArray[np.float32]] = {}
