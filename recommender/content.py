@@ -193,24 +193,25 @@ def bounded_profile(
     weight = np.asarray(weights, dtype=np.float64)
     squared = np.einsum("ij,ij->i", data, data)
     centres = _greedy_seeds(data, squared, weight, points, np.random.default_rng(seed))
-    spread = np.zeros((points, len(data)))
-    columns = np.arange(len(data))
-    for step in range(PROFILE_ITERATIONS + 1):
-        nearest = _nearest_centres(data, squared, centres)
-        spread.fill(0.0)
-        spread[nearest, columns] = weight
+    for _ in range(PROFILE_ITERATIONS):
+        spread = _assigned(data, squared, weight, centres)
         mass = spread.sum(axis=1)
         used = mass > 0
-        if step == PROFILE_ITERATIONS:
-            return centres[used], mass[used]
         centres[used] = (spread[used] @ data) / mass[used, None]
-    raise AssertionError("unreachable")
+    mass = _assigned(data, squared, weight, centres).sum(axis=1)
+    used = mass > 0
+    return centres[used], mass[used]
 
 
-def _nearest_centres(data: FloatArray, squared: FloatArray, centres: FloatArray) -> IntArray:
+def _assigned(
+    data: FloatArray, squared: FloatArray, weight: FloatArray, centres: FloatArray
+) -> FloatArray:
+    """centres x points: each point's weight under its nearest centre, zero elsewhere."""
     distances = squared[:, None] - 2.0 * (data @ centres.T)
     distances += np.einsum("ij,ij->i", centres, centres)[None, :]
-    return distances.argmin(axis=1)  # type: ignore[no-any-return]
+    spread = np.zeros((len(centres), len(data)))
+    spread[distances.argmin(axis=1), np.arange(len(data))] = weight
+    return spread
 
 
 def _greedy_seeds(
