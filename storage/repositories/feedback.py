@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Row, Select, Table, delete, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import known_rows
 from storage.dialect import built_once, upsert_insert
 from storage.errors import StorageError
 from storage.models import Feedback, FeedbackKind, FeedbackSource, Guild, Track, User, utcnow
@@ -45,6 +46,16 @@ class UnknownTrackError(StorageError):
             f"track {track_id!r} is not in the catalog; import it first or check the id"
         )
         self.track_id = track_id
+
+
+async def check_tracks_known(session: AsyncSession, track_ids: set[str]) -> None:
+    """UnknownTrackError naming the first of `track_ids` (in order) the catalog lacks. Only
+    ids this process has not seen committed are looked up: a write's tracks are usually
+    the ones its card showed, checked when that card was stored."""
+    asked = known_rows.unknown(session, "tracks", track_ids)
+    if missing := sorted(asked - await known_track_ids(session, asked)):
+        raise UnknownTrackError(missing[0])
+    known_rows.remember(session, "tracks", asked)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -291,17 +302,25 @@ async def prepare_many(session: AsyncSession, events: Sequence[FeedbackEvent]) -
         kind, _ = _validate(event)
         if kind is FeedbackKind.RATING:
             raise ValueError("ratings replace stars: store them with record_feedback")
-    wanted = {event.track_id for event in events}
-    if missing := sorted(wanted - await known_track_ids(session, wanted)):
-        raise UnknownTrackError(missing[0])
+    await check_tracks_known(session, {event.track_id for event in events})
     now = utcnow()
+    users = {e.user_id for e in events}
     await insert_ignoring(
-        session, User.__table__, [{"id": u, "created_at": now} for u in {e.user_id for e in events}]
+        session,
+        User.__table__,
+        [{"id": u, "created_at": now} for u in known_rows.unknown(session, "users", users)],
     )
+    known_rows.remember(session, "users", users)
     guilds = {e.guild_id for e in events if e.guild_id is not None}
     await insert_ignoring(
-        session, Guild.__table__, [{"id": g, "name": None, "created_at": now} for g in guilds]
+        session,
+        Guild.__table__,
+        [
+            {"id": g, "name": None, "created_at": now}
+            for g in known_rows.unknown(session, "guilds", guilds)
+        ],
     )
+    known_rows.remember(session, "guilds", guilds)
     return now
 
 

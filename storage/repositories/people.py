@@ -13,6 +13,7 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import known_rows
 from storage.dialect import built_once, upsert_insert
 from storage.models import (
     Feedback,
@@ -100,6 +101,7 @@ async def delete_user_data(session: AsyncSession, user_id: int) -> dict[str, int
     real and the result does not depend on SQLite's foreign_keys pragma.
     """
     check_snowflake(user_id, "user id")
+    known_rows.forget(session, "users", user_id)
     counts: dict[str, int] = {}
     if watched(session):  # whoever keeps a log of feedback rows sees every one of them go
         table = Feedback.__table__

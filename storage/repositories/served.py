@@ -20,16 +20,16 @@ from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import known_rows
 from storage.dialect import built_once, upsert_insert
 from storage.models import RecommendationServed, utcnow
-from storage.repositories.feedback import UnknownTrackError
+from storage.repositories.feedback import check_tracks_known
 from storage.repositories.people import (
     check_aware,
     check_snowflake,
     ensure_guild,
     ensure_user,
 )
-from storage.repositories.tracks import known_track_ids
 
 MAX_POSITION = 32_767  # SMALLINT
 MAX_MODEL_KIND = 32
@@ -98,13 +98,15 @@ async def record_served(session: AsyncSession, items: Sequence[ServedItem]) -> N
     if len(set(keys)) != len(keys):
         raise ValueError("the same (message_id, position) appears twice in one call")
 
-    track_ids = {item.track_id for item in items}
-    if missing := sorted(track_ids - await known_track_ids(session, track_ids)):
-        raise UnknownTrackError(missing[0])
-    for user_id in sorted({item.user_id for item in items}):
+    await check_tracks_known(session, {item.track_id for item in items})
+    users = {item.user_id for item in items}
+    for user_id in sorted(known_rows.unknown(session, "users", users)):
         await ensure_user(session, user_id)
-    for guild_id in sorted({item.guild_id for item in items if item.guild_id is not None}):
+    known_rows.remember(session, "users", users)
+    guilds = {item.guild_id for item in items if item.guild_id is not None}
+    for guild_id in sorted(known_rows.unknown(session, "guilds", guilds)):
         await ensure_guild(session, guild_id)
+    known_rows.remember(session, "guilds", guilds)
 
     now = utcnow()
     rows = [
