@@ -116,6 +116,10 @@ The run
   in float64, the precision the engine scored in before it moved to float32.
 - **Memory** (`rss_mib`): this process's peak resident memory (VmHWM; ru_maxrss off
   Linux): the bot, SimCord and the harness.
+- **CPU** (`cpu`): the process's CPU time over the window, all threads (`seconds`), and
+  that over the window's length (`cores`). The work is fixed by the options, so this is
+  steadier than latency on a shared machine; a figure near 1 core while latency grows
+  says the threads wait for one another (the GIL), not for the machine.
 - **Cache**: `bot.engine.member_cache_stats()` when the engine has it; `--cache-size`
   sets `member_cache_size` in the bot's settings when Settings has that field.
 """
@@ -1241,10 +1245,11 @@ async def run_serving_bench(
                         run.swap,
                     )
                 ]
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 await asyncio.sleep(options.duration)
                 run.stop.set()
                 window_seconds = time.perf_counter() - started
+                cpu_seconds = time.process_time() - cpu_started
                 loop_lag = probe.summary()
                 probe.stop()
                 try:
@@ -1328,6 +1333,10 @@ async def run_serving_bench(
         "cache": cache,
         "cache_size": cache_note,
         "window_seconds": round(window_seconds, 3),
+        "cpu": {
+            "seconds": round(cpu_seconds, 3),
+            "cores": round(cpu_seconds / window_seconds, 3),
+        },
         "unsettled": unsettled,
         "commands": {**window.commands, "busy_refusals": refused},
         "other_series_ms": {
@@ -1570,6 +1579,8 @@ def format_report(report: dict[str, Any]) -> list[str]:
         f"{reactions['cards']:,} cards ({reactions['late_cards']:,} had no stored picks "
         f"{REACTION_DELAY:g} s after they appeared); feedback writer backlog "
         f"mean {reactions['writer_queue']['mean']}, max {reactions['writer_queue']['max']}",
+        f"CPU over the window: {report['cpu']['seconds']:,.1f} s, "
+        f"{report['cpu']['cores']:.2f} of {os.cpu_count() or '?'} cores",
         f"peak RSS {report['rss_mib']:,.0f} MiB (now {report['rss_end_mib'] or 0:,.0f}); "
         f"start-up {report['startup_s']:.2f} s; member cache: {report['cache_size']}"
         + (f", stats {report['cache']}" if report["cache"] is not None else ", no stats"),

@@ -101,6 +101,11 @@ def test_a_small_run_reports_every_figure(env: dict[str, str], tmp_path: Path) -
     assert reactions["stored"] == reactions["distinct"]
     assert report["rss_mib"] > 0
     assert report["startup_s"] > 0
+    # The bot did work in the window, and one process's threads cannot pass its cores.
+    cpu = report["cpu"]
+    assert 0 < cpu["seconds"] <= report["window_seconds"] * report["machine"]["cpu_count"]
+    assert cpu["cores"] == pytest.approx(cpu["seconds"] / report["window_seconds"], abs=1e-3)
+    assert "CPU over the window:" in result.stdout
     assert report["command"].startswith("earworm bench serving --rows 3000")
     assert report["machine"]["cpu_count"] > 0
 
