@@ -47,7 +47,7 @@ import scipy.sparse as sp
 
 from recommender.artifacts import Arrays
 from recommender.base import Recommendation, Recommender, check_k, top_k
-from recommender.data import Interactions, ItemCatalog, row_items
+from recommender.data import Interactions, ItemCatalog, row_items, seen_and_liked
 from recommender.vocab import Vocabulary
 
 IntArray = npt.NDArray[np.int64]
@@ -250,10 +250,7 @@ class ArtistRelations(Recommender):
         in_catalog = self._items.indices(interactions.items) >= 0
         known = interactions.subset(in_catalog)
         self._users = known.user_vocab
-        matrix = known.matrix(self._users, self._items)
-        self._seen = (abs(matrix) > 0).astype(np.float32).tocsr()
-        positive = matrix.multiply(matrix > 0).tocsr()
-        positive.eliminate_zeros()
+        self._seen, positive = seen_and_liked(known.matrix(self._users, self._items), np.float64)
         self._liked = positive
         liked = positive.tocoo()
         artists = self._item_artist[liked.col]

@@ -47,7 +47,7 @@ import scipy.sparse as sp
 
 from recommender.artifacts import Arrays
 from recommender.base import Recommendation, Recommender, check_k
-from recommender.data import FloatArray, Interactions, ItemCatalog, row_items
+from recommender.data import FloatArray, Interactions, ItemCatalog, row_items, seen_and_liked
 from recommender.diversity import diversify, song_key
 from recommender.features import categorical_columns
 from recommender.vocab import Vocabulary
@@ -534,11 +534,7 @@ class ContentSimilarity(Recommender):
         in_catalog = self._catalog.vocab.indices(interactions.items.tolist()) >= 0
         known = interactions.subset(in_catalog)
         self._users = known.user_vocab
-        matrix = known.matrix(self._users, self._catalog.vocab)
-        self._seen = (abs(matrix) > 0).astype(np.float32).tocsr()  # disliked is seen too
-        liked = matrix.multiply(matrix > 0).tocsr()
-        liked.eliminate_zeros()
-        self._liked = liked.astype(np.float32)
+        self._seen, self._liked = seen_and_liked(known.matrix(self._users, self._catalog.vocab))
 
     # --- reading ----------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ import scipy.sparse as sp
 from recommender.artifacts import ARRAYS, MANIFEST, Arrays, ArtifactError, write_artifact
 from recommender.base import Recommendation, Recommender, check_k, top_k
 from recommender.blend import Fill, search_weights, standardise
-from recommender.data import Interactions, ItemCatalog, row_items
+from recommender.data import Interactions, ItemCatalog, row_items, seen_and_liked
 from recommender.diversity import ARTIST_WINDOW, diversify
 from recommender.vocab import Vocabulary
 
@@ -304,11 +304,8 @@ class Hybrid(Recommender):
         have seen and liked, over this hybrid's items): keep it to serve them again at once,
         for as long as these items serve."""
         users = interactions.user_vocab
-        matrix = interactions.matrix(users, self._items)
-        seen = (abs(matrix) > 0).astype(np.float32).tocsr()
-        liked = matrix.multiply(matrix > 0).tocsr()
-        liked.eliminate_zeros()
-        return users, seen, liked.astype(np.float32)
+        seen, liked = seen_and_liked(interactions.matrix(users, self._items))
+        return users, seen, liked
 
     def _fit_components(
         self, interactions: Interactions, catalog: ItemCatalog | None, seed: int
