@@ -11,24 +11,15 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from storage.database import Database
-from storage.models import Feedback, FeedbackKind, FeedbackSource, User
+from storage.models import Feedback, User
 from storage.repositories.feedback import FeedbackEvent, UnknownTrackError, record_feedback_many
 from storage.repositories.people import delete_user_data
 from storage.repositories.served import ServedItem, record_served
-
-USER = 1001
-GUILD = 2002
+from tests.storage.test_feedback import GUILD, USER, reaction
 
 
-def like(track: str, message: int, user: int = USER) -> FeedbackEvent:
-    return FeedbackEvent(
-        user_id=user,
-        guild_id=GUILD,
-        track_id=track,
-        kind=FeedbackKind.LIKE,
-        source=FeedbackSource.REACTION,
-        message_id=message,
-    )
+def like(track: str, message: int) -> FeedbackEvent:
+    return reaction(track, message_id=message)
 
 
 def shown(track: str, message: int, position: int = 0) -> ServedItem:
