@@ -20,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import known_rows
 from storage.dialect import built_once, upsert_insert
 from storage.errors import StorageError
-from storage.models import Feedback, FeedbackKind, FeedbackSource, Guild, Track, User, utcnow
+from storage.models import Feedback, FeedbackKind, FeedbackSource, Track, utcnow
 from storage.repositories.changes import note_changes, watched
 from storage.repositories.people import (
     check_aware,
     check_snowflake,
     ensure_guild,
+    ensure_people,
     ensure_user,
     insert_or_ignore,
 )
@@ -304,23 +305,12 @@ async def prepare_many(session: AsyncSession, events: Sequence[FeedbackEvent]) -
             raise ValueError("ratings replace stars: store them with record_feedback")
     await check_tracks_known(session, {event.track_id for event in events})
     now = utcnow()
-    users = {e.user_id for e in events}
-    await insert_ignoring(
+    await ensure_people(
         session,
-        User.__table__,
-        [{"id": u, "created_at": now} for u in known_rows.unknown(session, "users", users)],
+        {e.user_id for e in events},
+        {e.guild_id for e in events if e.guild_id is not None},
+        now,
     )
-    known_rows.remember(session, "users", users)
-    guilds = {e.guild_id for e in events if e.guild_id is not None}
-    await insert_ignoring(
-        session,
-        Guild.__table__,
-        [
-            {"id": g, "name": None, "created_at": now}
-            for g in known_rows.unknown(session, "guilds", guilds)
-        ],
-    )
-    known_rows.remember(session, "guilds", guilds)
     return now
 
 

@@ -60,15 +60,38 @@ async def ensure_user(session: AsyncSession, user_id: int) -> None:
     await _insert_if_missing(session, User.__table__, {"id": user_id, "created_at": utcnow()})
 
 
-async def _insert_if_missing(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
-    """INSERT `row` unless one with its id exists: what every write of feedback or picks
+async def ensure_people(
+    session: AsyncSession, users: set[int], guilds: set[int], now: datetime | None = None
+) -> None:
+    """The member and server rows a batch of feedback or picks hangs off, created where
+    missing (`now` their creation time). Ids this process has seen committed are not
+    written again (storage.known_rows); the ids must be valid snowflakes already."""
+    now = now or utcnow()
+    new_users = known_rows.unknown(session, "users", users)
+    await _insert_if_missing(
+        session, User.__table__, [{"id": u, "created_at": now} for u in new_users]
+    )
+    known_rows.remember(session, "users", users)
+    new_guilds = known_rows.unknown(session, "guilds", guilds)
+    await _insert_if_missing(
+        session, Guild.__table__, [{"id": g, "name": None, "created_at": now} for g in new_guilds]
+    )
+    known_rows.remember(session, "guilds", guilds)
+
+
+async def _insert_if_missing(
+    session: AsyncSession, table: Table, rows: dict[str, Any] | list[dict[str, Any]]
+) -> None:
+    """INSERT each row unless one with its id exists: what every write of feedback or picks
     asks for its member and guild, so the statement is built once per dialect."""
+    if not rows:
+        return
 
     def build(dialect: Dialect) -> Any:
         return upsert_insert(dialect, table).on_conflict_do_nothing(index_elements=[table.c.id])
 
     statement = built_once(session.get_bind().dialect, f"insert if missing: {table.name}", build)
-    await session.execute(statement, row)
+    await session.execute(statement, rows)
 
 
 async def ensure_guild(session: AsyncSession, guild_id: int, name: str | None = None) -> None:

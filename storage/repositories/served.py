@@ -20,15 +20,13 @@ from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import known_rows
 from storage.dialect import built_once, upsert_insert
 from storage.models import RecommendationServed, utcnow
 from storage.repositories.feedback import check_tracks_known
 from storage.repositories.people import (
     check_aware,
     check_snowflake,
-    ensure_guild,
-    ensure_user,
+    ensure_people,
 )
 
 MAX_POSITION = 32_767  # SMALLINT
@@ -99,14 +97,11 @@ async def record_served(session: AsyncSession, items: Sequence[ServedItem]) -> N
         raise ValueError("the same (message_id, position) appears twice in one call")
 
     await check_tracks_known(session, {item.track_id for item in items})
-    users = {item.user_id for item in items}
-    for user_id in sorted(known_rows.unknown(session, "users", users)):
-        await ensure_user(session, user_id)
-    known_rows.remember(session, "users", users)
-    guilds = {item.guild_id for item in items if item.guild_id is not None}
-    for guild_id in sorted(known_rows.unknown(session, "guilds", guilds)):
-        await ensure_guild(session, guild_id)
-    known_rows.remember(session, "guilds", guilds)
+    await ensure_people(
+        session,
+        {item.user_id for item in items},
+        {item.guild_id for item in items if item.guild_id is not None},
+    )
 
     now = utcnow()
     rows = [
