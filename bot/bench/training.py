@@ -40,10 +40,8 @@ One run, on a scratch copy of the database (bot/bench/scratch.py) that holds the
    under the load (what members saw during it is the "swap" window); then the load stops
    and one explicit `engine.reload()` gives a clean number.
 
-Stalls are also timed from the loop itself (`Heartbeat`): LoopLagProbe's thread needs the
-GIL to post, so it can miss a stall caused by another thread holding the GIL; the heartbeat
-cannot, and each stall of STALL_MS or more is listed with the window and the training
-step running then.
+Stalls are also timed from the loop itself (`Heartbeat`), and each stall of STALL_MS or
+more is listed with the window and the training step running then.
 
 Peak memory is the whole process's: the bot, SimCord and this benchmark, which holds
 little once the rows are inserted (they are built and written in chunks).
@@ -268,11 +266,7 @@ class GcPauses:
 class Heartbeat:
     """The event loop's stalls seen from the loop itself: a task sleeps `interval` again
     and again, and how late each wake-up comes is how long the loop could not run it.
-
-    LoopLagProbe's thread needs the GIL to post its callback, so a stall caused by another
-    thread holding the GIL (a C extension loading a model, say) is seen only when the
-    probe happened to post just before it; this task is late for every stall. Stalls of
-    STALL_MS or more are kept with what was going on (`during`)."""
+    Stalls of STALL_MS or more are kept with what was going on (`during`)."""
 
     def __init__(
         self, during: Callable[[], str], gc_pauses: GcPauses, interval: float = 0.005

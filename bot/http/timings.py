@@ -4,10 +4,13 @@ HTTP server's /metrics (bot/http/metrics.py) exports cumulative Prometheus histo
 same measurements.
 
 Lag is probed from a separate thread: every `interval` seconds it posts a callback to the
-loop with `call_soon_threadsafe` and the callback records how long it waited to run. A
-probe made of asyncio timers would be blind to exactly what it should catch (and SimCord
-virtualises the bot's timers), while a thread-posted callback is late by precisely the time
-the loop spent on other work.
+loop with `call_soon_threadsafe` and the callback records how late it ran against the time
+it was due. A probe made of asyncio timers would be blind to exactly what it should catch
+(and SimCord virtualises the bot's timers), while a thread-posted callback is late by
+precisely the time the loop spent on other work. Lateness counts from the due time, not
+from the moment the thread got to post: the thread needs the GIL to post, so a stall in
+which another thread holds the GIL (a full garbage collection, a C extension that keeps
+it) delays the post itself, and the loop, which needs the GIL as well, was stalled as long.
 """
 
 from __future__ import annotations
@@ -150,15 +153,18 @@ class LoopLagProbe:
         return Summary.of(list(self._lags))
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            posted = time.perf_counter()
+        due = time.perf_counter() + self._interval
+        while not self._stop.wait(max(0.0, due - time.perf_counter())):
             try:
-                self._loop.call_soon_threadsafe(self._arrived, posted)
+                self._loop.call_soon_threadsafe(self._arrived, due)
             except RuntimeError:  # the loop closed
                 return
+            # After a stall, the next probe is due an interval from now: one late callback
+            # reports the stall, not a burst of catch-up ones.
+            due = max(due, time.perf_counter()) + self._interval
 
-    def _arrived(self, posted: float) -> None:
-        lag = time.perf_counter() - posted
+    def _arrived(self, due: float) -> None:
+        lag = max(0.0, time.perf_counter() - due)
         self._lags.append(lag)
         if self._observe is not None:
             self._observe(lag)

@@ -6,6 +6,8 @@ import asyncio
 import math
 import time
 
+import pytest
+
 from bot.http.timings import LoopLagProbe, Summary, Timings
 
 
@@ -58,3 +60,23 @@ async def test_the_probe_sees_a_blocked_loop() -> None:
     assert idle.count > 5
     assert blocked.max_ms >= 50.0
     assert blocked.max_ms > idle.max_ms
+
+
+async def test_the_probe_sees_another_thread_keeping_the_gil() -> None:
+    """A full garbage collection or a C extension that keeps the GIL stalls the loop
+    without blocking it: the probe's thread cannot post meanwhile, so lateness counts from
+    when the callback was due, not from when the thread got to post it."""
+    values = [float((i * 7919) % 1_000_003) for i in range(1_000_000)]
+    started = time.perf_counter()
+    sorted(values)
+    one_sort = time.perf_counter() - started
+    if one_sort < 0.05:
+        pytest.skip(f"a sort took {one_sort * 1000:.0f} ms here: too short a stall to see")
+    with LoopLagProbe(asyncio.get_running_loop(), interval=0.002) as probe:
+        await asyncio.sleep(0.05)
+        probe.reset()
+        # One C call in a worker thread that keeps the GIL throughout, then nothing.
+        await asyncio.to_thread(sorted, values)
+        await asyncio.sleep(0.02)
+        stalled = probe.summary()
+    assert stalled.max_ms >= 0.5 * one_sort * 1000
