@@ -691,12 +691,13 @@ class Engine:
 
 
 def settle_garbage() -> None:
-    """After a reload (start, a model swap): freeze what lives now (the new models' many
-    small objects) so that later collections, which Python runs every few thousand
-    allocations, no longer walk them: unfrozen, each full collection stalled the event
-    loop for up to a second at 50k feedback rows (bot/bench/training.py). No collection
-    here: at a million rows one took five seconds on the loop. The old models are freed by
-    reference counting as they go (they hold no reference cycles), frozen or not."""
+    """After a reload (start, a model swap) and once connected (bot/app.py `on_ready`):
+    freeze what lives now (the new models' many small objects) so that later collections,
+    which Python runs every few thousand allocations, no longer walk them: unfrozen, each
+    full collection stalled the event loop for up to a second at 50k feedback rows
+    (bot/bench/training.py). No collection here: at a million rows one took five seconds
+    on the loop. The old models are freed by reference counting as they go (they hold no
+    reference cycles), frozen or not."""
     gc.freeze()
 
 
