@@ -506,7 +506,7 @@ class ArtistRelations(Recommender):
             favourite_from=int(params.get("favourite_from", 1)),
             related_only=bool(params.get("related_only", False)),
         )
-        model._artists = Vocabulary(arrays["artist_keys"].tolist())
+        model._artists = Vocabulary(arrays["artist_keys"])
         model._names = arrays["artist_names"].tolist()
         count = len(model._artists)
         model._relations = sp.csr_matrix(
@@ -514,11 +514,11 @@ class ArtistRelations(Recommender):
             shape=(count, count),
         )
         model._basket_counts = arrays["basket_counts"].astype(np.int64)
-        model._items = Vocabulary(arrays["items"].tolist())
+        model._items = Vocabulary(arrays["items"])
         model._item_artist = arrays["item_artist"].astype(np.int64)
         model._popularity = arrays["popularity"].astype(np.float64)
         model._derive_items()
-        model._users = Vocabulary(arrays["users"].tolist())
+        model._users = Vocabulary(arrays["users"])
         shape = (len(model._users), len(model._items))
         model._profiles = sp.csr_matrix(
             (arrays["profile_weights"], arrays["profile_indices"], arrays["profile_indptr"]),

@@ -961,7 +961,7 @@ class ContentSimilarity(Recommender):
             arrays["cluster_centres"],
             {int(k): float(v) for k, v in params["silhouettes"].items()},
         )
-        model._users = Vocabulary(arrays["users"].tolist())
+        model._users = Vocabulary(arrays["users"])
         shape = (len(model._users), len(catalog))
         model._seen = sp.csr_matrix(
             (

@@ -66,11 +66,11 @@ class Interactions:
 
     @cached_property
     def user_vocab(self) -> Vocabulary:
-        return Vocabulary(self.users.tolist())
+        return Vocabulary(self.users)
 
     @cached_property
     def item_vocab(self) -> Vocabulary:
-        return Vocabulary(self.items.tolist())
+        return Vocabulary(self.items)
 
     def matrix(
         self, users: Vocabulary | None = None, items: Vocabulary | None = None
@@ -150,7 +150,7 @@ class ItemCatalog:
             raise ValueError("features must be items x feature_names")
         if self.years is not None and len(self.years) != count:
             raise ValueError("years must have one entry per item")
-        object.__setattr__(self, "vocab", Vocabulary(self.ids.tolist()))
+        object.__setattr__(self, "vocab", Vocabulary(self.ids))
         if len(self.vocab) != count:
             raise ValueError("catalog item ids must be unique")
 

@@ -439,8 +439,8 @@ class FactorModel(Recommender):
         model = cls(seed=int(params["seed"]), threads=int(params["threads"]), **given)
         model.chosen = params.get("chosen")
         model.tuning = params.get("tuning")
-        model._users = Vocabulary(arrays["users"].tolist())
-        model._items = Vocabulary(arrays["items"].tolist())
+        model._users = Vocabulary(arrays["users"])
+        model._items = Vocabulary(arrays["items"])
         model._labels = arrays["labels"]
         model._user_factors = arrays["user_factors"]
         model._item_factors = arrays["item_factors"]

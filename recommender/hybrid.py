@@ -152,6 +152,18 @@ class _Rows:
         return bool(np.isfinite(self.raw[group][position, item]))
 
 
+def universe(catalog: ItemCatalog | None, items: npt.NDArray[np.str_]) -> Vocabulary:
+    """The items a hybrid ranks: the catalog's, then any other item of `items` in order.
+    The catalog's own vocabulary when `items` adds none (every swap: building a second
+    copy of 90k ids held the GIL for tens of milliseconds)."""
+    if catalog is None:
+        return Vocabulary(items)
+    extra = items[catalog.vocab.indices(items) < 0]
+    if not len(extra):
+        return catalog.vocab
+    return Vocabulary(np.concatenate([catalog.ids, extra]))
+
+
 class Hybrid(Recommender):
     """Tiered blend of collaborative models, content similarity and popularity."""
 
@@ -333,8 +345,7 @@ class Hybrid(Recommender):
     ) -> None:
         self.components = dict(components)
         self._catalog = catalog
-        ids = list(catalog.ids.tolist()) if catalog is not None else []
-        self._items = Vocabulary([*ids, *interactions.items.tolist()])
+        self._items = universe(catalog, interactions.items)
         self._users = interactions.user_vocab
         matrix = interactions.matrix(self._users, self._items)
         self._seen = (abs(matrix) > 0).astype(np.float32).tocsr()
@@ -354,13 +365,12 @@ class Hybrid(Recommender):
 
     def _columns_of(self, model: Recommender) -> IntArray:
         """Where each universe item sits in `model`'s items (-1: not there). A model over
-        the catalog itself, when the universe is the catalog, needs no lookup: mapping
-        114k ids holds the GIL for tens of milliseconds, at every swap."""
-        catalog = self._catalog
+        the universe's own ids needs no lookup: mapping 90k ids holds the GIL for tens of
+        milliseconds, at every swap."""
         vocab = model.item_vocab
-        if catalog is not None and vocab is catalog.vocab and len(self._items) == len(catalog):
-            return np.arange(len(catalog), dtype=np.int64)
-        return vocab.indices(self._items.ids.tolist())
+        if vocab == self._items:
+            return np.arange(len(vocab), dtype=np.int64)
+        return vocab.indices(self._items.ids)
 
     def _cold_scores(self) -> npt.NDArray[np.float32]:
         """Listeners on Earworm, then (with a catalog) the catalog's own popularity."""
@@ -743,8 +753,8 @@ class Hybrid(Recommender):
         if params.get("catalog_items") is not None and catalog is None:
             raise ArtifactError("the hybrid's catalog comes with its content component, missing")
         model._catalog = catalog
-        model._items = Vocabulary(arrays["items"].tolist())
-        model._users = Vocabulary(arrays["users"].tolist())
+        model._items = Vocabulary(arrays["items"])
+        model._users = Vocabulary(arrays["users"])
         shape = (len(model._users), len(model._items))
         model._liked = sp.csr_matrix(
             (arrays["liked_data"], arrays["liked_indices"], arrays["liked_indptr"]), shape=shape

@@ -423,8 +423,8 @@ class ItemKNN(Recommender):
         )
         model.chosen_neighbours = params.get("chosen_neighbours", params["neighbours"])
         model.tuning = params.get("tuning")
-        model._users = Vocabulary(arrays["users"].tolist())
-        model._items = Vocabulary(arrays["items"].tolist())
+        model._users = Vocabulary(arrays["users"])
+        model._items = Vocabulary(arrays["items"])
         model._labels = arrays["labels"]
         model._popularity = arrays["popularity"]
         n_users, n_items = len(model._users), len(model._items)

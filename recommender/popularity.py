@@ -78,8 +78,8 @@ class Popularity(Recommender):
     @classmethod
     def from_state(cls, params: dict[str, Any], arrays: Arrays) -> Self:
         model = cls()
-        model._items = Vocabulary(arrays["items"].tolist())
-        model._users = Vocabulary(arrays["users"].tolist())
+        model._items = Vocabulary(arrays["items"])
+        model._users = Vocabulary(arrays["users"])
         model._counts = arrays["counts"]
         indices = arrays["seen_indices"]
         model._seen = sp.csr_matrix(

@@ -237,7 +237,7 @@ class SeenItems:
 
     @classmethod
     def from_arrays(cls, arrays: Arrays, item_count: int) -> SeenItems:
-        users = Vocabulary(arrays["seen_users"].tolist())
+        users = Vocabulary(arrays["seen_users"])
         indices = arrays["seen_indices"]
         matrix = sp.csr_matrix(
             (np.ones(len(indices), dtype=np.float32), indices, arrays["seen_indptr"]),
@@ -479,7 +479,7 @@ class CatalogTrending(Recommender):
     @classmethod
     def from_state(cls, params: dict[str, Any], arrays: Arrays) -> Self:
         model = cls(per_artist=int(params["per_artist"]))
-        model._items = Vocabulary(arrays["items"].tolist())
+        model._items = Vocabulary(arrays["items"])
         model._scores = arrays["scores"]
         model._artist_names = _unpack(arrays["artist_names"], arrays["artist_offsets"])
         model._artist_of = arrays["artist_of"]
@@ -733,11 +733,11 @@ class FeedbackTrending(Recommender):
     def from_state(cls, params: dict[str, Any], arrays: Arrays) -> Self:
         model = cls(float(params["half_life_days"]), int(params["min_users"]))
         model.now = float(params["now"])
-        model._items = Vocabulary(arrays["items"].tolist())
+        model._items = Vocabulary(arrays["items"])
         model._scores = arrays["scores"]
         model._fans = arrays["fans"]
         model._chart = arrays["chart"]
-        model._servers = Vocabulary(arrays["servers"].tolist())
+        model._servers = Vocabulary(arrays["servers"])
         model._server_indptr = arrays["server_indptr"]
         model._server_items = arrays["server_items"]
         model._server_scores = arrays["server_scores"]

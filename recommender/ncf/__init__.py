@@ -457,8 +457,8 @@ class NCF(Recommender):
         }  # fmt: skip
         model = cls(**settings, progress=False)
         model.training = params.get("training", {})
-        model._users = Vocabulary(arrays["users"].tolist())
-        model._items = Vocabulary(arrays["items"].tolist())
+        model._users = Vocabulary(arrays["users"])
+        model._items = Vocabulary(arrays["items"])
         model._labels = arrays["labels"]
         model._popularity = arrays["popularity"]
         shape = (len(model._users), len(model._items))
