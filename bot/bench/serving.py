@@ -108,7 +108,9 @@ The run
   nothing and computes nothing: one message with an embed. So its time is what the
   process charges any command under this load (discord.py's dispatch and response, SimCord's
   simulated Discord, the loop's queue), the least a `/recommend` could take here.
-- **Loop lag**: `LoopLagProbe` (a thread posting to the loop every 5 ms) over the window.
+- **Loop lag**: `LoopLagProbe` (a thread posting to the loop every 5 ms) over the window,
+  each callback late against the time it was due: a stall in which another thread keeps
+  the GIL (a full garbage collection, a swap's C loops) counts too.
 - **Floor** (`floor_ms`): after the window, in the same process, one product of the
   active ALS's item factors (float32, as stored) with a member's factors and a top 10 by
   `np.argpartition`, as many times as `/recommend` ran, with one BLAS thread as the engine
