@@ -133,9 +133,12 @@ class Settings(BaseSettings):
         default=10_000, ge=1, le=10_000_000, validation_alias="EARWORM_FEEDBACK_QUEUE_SIZE"
     )
     # Members whose serving state (their feedback, folded-in vectors, taste profile) is
-    # kept in memory, most recently active first; others are rebuilt on their next request.
+    # kept in memory, most recently active first; others are rebuilt on their next request
+    # (a few milliseconds and one read). Each state is ~30 objects that Python's full
+    # garbage collections walk while holding the GIL: at 1,000 one takes ~15-22 ms on a
+    # 2-core machine, at 10,000 ~230 ms (docs/performance.md, "Loop lag that sees the GIL").
     member_cache_size: int = Field(
-        default=10_000, ge=1, le=10_000_000, validation_alias="EARWORM_MEMBER_CACHE"
+        default=1_000, ge=1, le=10_000_000, validation_alias="EARWORM_MEMBER_CACHE"
     )
     # On SIGTERM: seconds to let in-flight commands and queued feedback finish.
     shutdown_timeout: float = Field(
