@@ -347,11 +347,7 @@ class Hybrid(Recommender):
         self._catalog = catalog
         self._items = universe(catalog, interactions.items)
         self._users = interactions.user_vocab
-        matrix = interactions.matrix(self._users, self._items)
-        self._seen = (abs(matrix) > 0).astype(np.float32).tocsr()
-        liked = matrix.multiply(matrix > 0).tocsr()
-        liked.eliminate_zeros()
-        self._liked = liked.astype(np.float32)
+        self._seen, self._liked = seen_and_liked(interactions.matrix(self._users, self._items))
         self._derive()
 
     def _derive(self) -> None:
