@@ -9,7 +9,7 @@ new rows only.
   trending tally: O(rows changed).
 - **Read again** (`replace_member`): a member whose feedback changed elsewhere (a command
   line import, a test) is read again and replaces what was known of them: O(their rows).
-- **Start-up** (`starting`, `load`, `finish`): every row once, in chunks turned into arrays.
+- **Start-up** (`starting`, `load`, `finish`): every row once, in chunks of arrays.
 
 Weights are taken in tenths (every feedback weight is a whole number of tenths), so the
 trending tally is given exactly the weights a fit would see. Updates run in worker threads;
@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from recommender.feedback import feedback_weight
+from recommender.feedback import FEEDBACK_WEIGHTS, RATING_WEIGHTS, feedback_weight
 
 if TYPE_CHECKING:
     from recommender.data import ItemCatalog
     from recommender.popularity import Popularity
     from recommender.trending import ChartEntry, TrendingTally
     from storage.repositories.changes import FeedbackChange
-    from storage.repositories.snapshots import FeedbackRows
+    from storage.repositories.snapshots import FeedbackChunk, FeedbackRows
 
 IntArray = npt.NDArray[np.int64]
 TRENDING_HALF_LIFE_DAYS = 7.0
@@ -45,6 +45,26 @@ TENTHS = 10
 
 def tenths(kind: str, value: int | None) -> int:
     return round(feedback_weight(kind, value) * TENTHS)
+
+
+# Every valid (kind, value) a stored row can hold, and its weight in tenths.
+_TENTHS = {(kind, None): tenths(kind, None) for kind in FEEDBACK_WEIGHTS} | {
+    ("rating", stars): tenths("rating", stars) for stars in RATING_WEIGHTS
+}
+
+
+def tenths_of(kinds: Sequence[str], values: Sequence[int | None]) -> IntArray:
+    """`tenths` of each row, through one dict in a C loop; a row no dict entry covers
+    (a like stored with a value, say) is worked out as `tenths` would, or refused so."""
+    pairs = zip(kinds, values, strict=True)
+    try:
+        return np.fromiter(map(_TENTHS.__getitem__, pairs), dtype=np.int64, count=len(kinds))
+    except KeyError:
+        return np.fromiter(
+            (tenths(k, v) for k, v in zip(kinds, values, strict=True)),
+            dtype=np.int64,
+            count=len(kinds),
+        )
 
 
 class Crowd:
@@ -77,23 +97,19 @@ class Crowd:
         crowd._oldest = (time.time() if now is None else now) - WINDOW_SECONDS
         return crowd
 
-    def load(self, rows: FeedbackRows) -> None:
-        """One chunk of start-up rows (in id order); CPU work: call in a thread."""
-        catalog = self.catalog
-        items = catalog.vocab.indices(list(rows.tracks)).astype(np.int64)
-        codes = np.fromiter((self._code(user) for user in rows.users), np.int64, len(rows))
-        weights = np.fromiter(
-            (tenths(k, v) for k, v in zip(rows.kinds, rows.values, strict=True)),
-            dtype=np.int64,
-            count=len(rows),
-        )
+    def load(self, rows: FeedbackChunk) -> None:
+        """One chunk of start-up rows (in id order); CPU work: call in a thread. Array work
+        throughout: start-up goes through every feedback row ever given."""
+        items = self.catalog.vocab.indices(rows.tracks).astype(np.int64)
+        codes = self._codes_of(rows.users)
+        weights = tenths_of(rows.kinds, rows.values)
         known = items >= 0
         self._loading.append(((codes[known] << SHIFT) | items[known], weights[known] > 0))
-        times = np.fromiter((t.timestamp() for t in rows.created_at), float, len(rows))
+        times = rows.timestamps
         recent = np.flatnonzero(known & (times >= self._oldest))
         if len(recent):
             self.tally.add(
-                [str(rows.users[i]) for i in recent],
+                [str(user) for user in rows.users[recent].tolist()],
                 [rows.tracks[i] for i in recent],
                 ["" if rows.guilds[i] is None else str(rows.guilds[i]) for i in recent],
                 weights[recent] / TENTHS,
@@ -117,6 +133,15 @@ class Crowd:
         if code is None:
             code = self._codes[user] = len(self._codes)
         return code
+
+    def _codes_of(self, users: IntArray) -> IntArray:
+        """Each row's member code, new members numbered in the order they first appear (as
+        `_code` row by row would): one dict lookup per member, not per row."""
+        members, first, inverse = np.unique(users, return_index=True, return_inverse=True)
+        codes = np.empty(len(members), dtype=np.int64)
+        for position in np.argsort(first).tolist():
+            codes[position] = self._code(int(members[position]))
+        return codes[inverse.reshape(-1)]
 
     # --- changes ----------------------------------------------------------------------------
 

@@ -253,9 +253,20 @@ class Engine:
         """Everyone's share from every feedback row: one pass, chunk by chunk, at start-up
         or for a new catalog; afterwards it moves with the rows the writer hands over."""
         crowd = Crowd.starting(catalog)
-        async with self.database.sessions() as session:
-            async for rows in feedback_chunks(session):
-                await asyncio.to_thread(crowd.load, rows)
+        loading: asyncio.Future[None] | None = None
+        try:
+            async with self.database.sessions() as session:
+                # The next page is read while the last one is counted (in order: one count
+                # at a time): the database's thread and the count's overlap.
+                async for rows in feedback_chunks(session):
+                    if loading is not None:
+                        await loading
+                    loading = asyncio.ensure_future(asyncio.to_thread(crowd.load, rows))
+            if loading is not None:
+                await loading
+        finally:
+            if loading is not None and not loading.done():
+                loading.cancel()
         await asyncio.to_thread(crowd.finish)
         return crowd
 

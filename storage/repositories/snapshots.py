@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import warnings
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -194,9 +198,27 @@ async def _raw_feedback_rows(session: AsyncSession) -> FeedbackRows:
 CHUNK_ROWS = 200_000
 
 
+@dataclass(frozen=True, slots=True)
+class FeedbackChunk:
+    """A page of feedback, ordered by id, for a reader that goes through every row (the
+    serving engine's counts at start-up): ids and members as arrays, and each row's time as
+    UTC seconds since the epoch, so no row becomes a datetime object."""
+
+    ids: npt.NDArray[np.int64]
+    users: npt.NDArray[np.int64]
+    guilds: list[int | None]
+    tracks: list[str]
+    kinds: list[str]
+    values: list[int | None]
+    timestamps: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 async def feedback_chunks(
     session: AsyncSession, size: int = CHUNK_ROWS, *, since: datetime | None = None
-) -> AsyncIterator[FeedbackRows]:
+) -> AsyncIterator[FeedbackChunk]:
     """All feedback (or that created at or after `since`), ordered by id, `size` rows at a
     time: a reader that turns each chunk into arrays never holds a million rows as Python
     objects (keyset pages on the id; each page converted in a worker thread)."""
@@ -210,13 +232,47 @@ async def feedback_chunks(
         rows = await _fetch_raw(session, statement)
         if not rows:
             return
-        chunk = await asyncio.to_thread(_columns, rows)
-        yield dataclasses.replace(
-            chunk, kinds=[str(getattr(kind, "value", kind)) for kind in chunk.kinds]
-        )
-        last = chunk.ids[-1]
+        chunk = await asyncio.to_thread(_chunk, rows)
+        yield chunk
+        last = int(chunk.ids[-1])
         if len(rows) < size:
             return
+
+
+def _chunk(rows: Sequence[Sequence[Any]]) -> FeedbackChunk:
+    ids, users, guilds, tracks, kinds, values, created = _transposed(rows, 7)
+    if not isinstance(kinds[0], str):  # the ORM's enum (a driver without a raw path)
+        kinds = [str(getattr(kind, "value", kind)) for kind in kinds]
+    return FeedbackChunk(
+        ids=np.asarray(ids, dtype=np.int64),
+        users=np.asarray(users, dtype=np.int64),
+        guilds=guilds,
+        tracks=tracks,
+        kinds=kinds,
+        values=values,
+        timestamps=posix_seconds(created),
+    )
+
+
+def posix_seconds(moments: Sequence[str | datetime]) -> npt.NDArray[np.float64]:
+    """Stored times as UTC seconds since the epoch, each as `_utc(moment).timestamp()`.
+
+    SQLite's text (UTC, without a zone; see UTCDateTime) is parsed in one NumPy call, 30
+    times faster than a datetime per row at start-up's millions of rows; anything NumPy
+    would not read exactly as `_utc` does (PostgreSQL's aware datetimes, text with an
+    offset) goes row by row."""
+    if moments and all(isinstance(moment, str) for moment in moments):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # a zone offset: NumPy only warns
+                parsed = np.array(moments, dtype="datetime64[us]")
+        except (ValueError, UserWarning):
+            pass
+        else:
+            return parsed.astype(np.int64) / 1e6
+    return np.fromiter(
+        (_utc(moment).timestamp() for moment in moments), dtype=np.float64, count=len(moments)
+    )
 
 
 async def _fetch_raw(session: AsyncSession, statement: Select[Any]) -> Sequence[Sequence[Any]]:
@@ -254,9 +310,7 @@ def _sqlite_value(value: Any) -> Any:
 def _columns(rows: Sequence[Sequence[Any]]) -> FeedbackRows:
     if not rows:
         return FeedbackRows([], [], [], [], [], [], [])
-    ids, users, guilds, tracks, kinds, values, created = (
-        list(column) for column in zip(*rows, strict=True)
-    )
+    ids, users, guilds, tracks, kinds, values, created = _transposed(rows, 7)
     return FeedbackRows(
         ids=ids,
         users=users,
@@ -268,6 +322,12 @@ def _columns(rows: Sequence[Sequence[Any]]) -> FeedbackRows:
         # UTCDateTime); PostgreSQL: aware datetimes.
         created_at=[_utc(value) for value in created],
     )
+
+
+def _transposed(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """The rows' columns, one C loop per column: `zip(*rows)` over a page of 200,000 rows
+    is several times slower (it steps 200,000 iterators in turn)."""
+    return [list(map(itemgetter(column), rows)) for column in range(width)]
 
 
 def _utc(value: str | datetime) -> datetime:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -157,11 +159,37 @@ async def test_feedback_in_chunks_reads_every_row_once_and_can_start_at_a_time(
 
     chunks = [chunk async for chunk in feedback_chunks(session, 2)]
     assert [len(chunk) for chunk in chunks] == [2, 1]
-    assert [i for chunk in chunks for i in chunk.ids] == every.ids
+    assert [i for chunk in chunks for i in chunk.ids.tolist()] == every.ids
     assert [k for chunk in chunks for k in chunk.kinds] == every.kinds
-    assert [t for chunk in chunks for t in chunk.created_at] == every.created_at
+    assert [u for chunk in chunks for u in chunk.users.tolist()] == every.users
+    assert [t for chunk in chunks for t in chunk.timestamps.tolist()] == [
+        moment.timestamp() for moment in every.created_at
+    ]
     recent = [chunk async for chunk in feedback_chunks(session, 2, since=old + timedelta(1))]
-    assert [i for chunk in recent for i in chunk.ids] == every.ids[2:]
+    assert [i for chunk in recent for i in chunk.ids.tolist()] == every.ids[2:]
     mine = await feedback_rows_of(session, [MEMBER + 1])
     assert mine.ids == every.ids[1::2]
     assert mine.kinds == ["like"]
+
+
+@pytest.mark.database_neutral("converts values in memory; reads nothing")
+@pytest.mark.parametrize(
+    "moments",
+    [
+        ["2026-03-05 12:34:56.123456", "2026-03-05 12:34:56", "1999-12-31T23:59:59.5"],
+        ["2026-03-05 12:34:56+01:00", "2026-03-05 12:34:56.000001"],  # an offset: one by one
+        [datetime(2026, 3, 5, 12, 34, 56, 7, tzinfo=UTC), "2026-03-05 12:34:56"],
+    ],
+)
+def test_stored_times_become_the_seconds_a_datetime_would_give(moments: list[Any]) -> None:
+    from storage.repositories.snapshots import _utc, posix_seconds
+
+    assert posix_seconds(moments).tolist() == [_utc(moment).timestamp() for moment in moments]
+
+
+@pytest.mark.database_neutral("converts values in memory; reads nothing")
+def test_a_stored_time_that_is_no_time_is_refused() -> None:
+    from storage.repositories.snapshots import posix_seconds
+
+    with pytest.raises(ValueError, match="Invalid isoformat"):
+        posix_seconds(["2026-03-05 12:34:56", "yesterday"])

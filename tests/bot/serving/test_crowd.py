@@ -14,7 +14,7 @@ from recommender.data import Interactions
 from recommender.feedback import feedback_weight
 from recommender.popularity import Popularity
 from storage.repositories.changes import FeedbackChange
-from storage.repositories.snapshots import FeedbackRows
+from storage.repositories.snapshots import FeedbackChunk, FeedbackRows
 from tests.recommender.test_trending import catalog_of
 
 CATALOG = catalog_of(
@@ -36,9 +36,21 @@ def as_rows(changes: list[FeedbackChange]) -> FeedbackRows:
     )
 
 
+def as_chunk(changes: list[FeedbackChange]) -> FeedbackChunk:
+    return FeedbackChunk(
+        ids=np.asarray([c.id for c in changes], dtype=np.int64),
+        users=np.asarray([c.user_id for c in changes], dtype=np.int64),
+        guilds=[c.guild_id for c in changes],
+        tracks=[c.track_id for c in changes],
+        kinds=[c.kind for c in changes],
+        values=[c.value for c in changes],
+        timestamps=np.asarray([c.created_at.timestamp() for c in changes], dtype=np.float64),
+    )
+
+
 def loaded(rows: list[FeedbackChange]) -> Crowd:
     crowd = Crowd.starting(CATALOG)
-    crowd.load(as_rows(rows))
+    crowd.load(as_chunk(rows))
     crowd.finish()
     return crowd
 
@@ -107,3 +119,31 @@ def test_rows_handed_over_move_the_crowd_as_a_fresh_read_would(seed: int) -> Non
 
 
 FIELDS = ("id", "user_id", "guild_id", "track_id", "kind", "value", "created_at")
+
+
+def test_each_rows_weight_in_tenths_is_what_the_feedback_weight_gives() -> None:
+    from bot.serving.crowd import tenths, tenths_of
+
+    kinds = ["like", "love", "skip", "dislike", *["rating"] * 5]
+    values: list[int | None] = [None, None, None, None, 1, 2, 3, 4, 5]
+    assert tenths_of(kinds, values).tolist() == [
+        tenths(k, v) for k, v in zip(kinds, values, strict=True)
+    ]
+    # Off the usual pairs: a like that carries a value weighs what a like does.
+    assert tenths_of(["like", "like"], [None, 3]).tolist() == [10, 10]
+    with pytest.raises(ValueError, match="unknown feedback kind 'shrug'"):
+        tenths_of(["like", "shrug"], [None, None])
+    with pytest.raises(ValueError, match="a rating needs 1 to 5 stars"):
+        tenths_of(["rating"], [9])
+
+
+def test_members_are_numbered_as_they_first_appear_across_start_up_chunks() -> None:
+    rows = [
+        FeedbackChange(True, n, user, None, f"t{n % 8}", "like", None, NOW)
+        for n, user in enumerate([30, 10, 30, 20, 10, 40])
+    ]
+    crowd = Crowd.starting(CATALOG)
+    crowd.load(as_chunk(rows[:3]))
+    crowd.load(as_chunk(rows[3:]))
+    crowd.finish()
+    assert list(crowd._codes.items()) == [(30, 0), (10, 1), (20, 2), (40, 3)]
