@@ -976,17 +976,35 @@ class TrendingTally:
         now = float(now) if now is not None else float(timestamps.max(initial=0.0))
         age_days = np.maximum(now - timestamps, 0.0) / SECONDS_PER_DAY
         keep = np.flatnonzero(age_days <= tally._max_age_days)
-        tally.advance(now)
-        tally._load(
-            tally._checked(
-                interactions.users[keep],
-                interactions.items[keep],
-                servers[keep],
-                interactions.weights[keep],
-                timestamps[keep],
-            )
+        tally.load(
+            interactions.users[keep],
+            interactions.items[keep],
+            servers[keep],
+            interactions.weights[keep],
+            timestamps[keep],
+            now=now,
         )
         return tally
+
+    def load(
+        self,
+        users: Sequence[str] | npt.NDArray[np.str_],
+        items: Sequence[str] | npt.NDArray[np.str_],
+        servers: Sequence[str] | npt.NDArray[Any],
+        weights: Sequence[float] | npt.NDArray[np.float64],
+        timestamps: Sequence[float] | npt.NDArray[Any],
+        *,
+        now: float,
+    ) -> None:
+        """Rows (as `add` takes them) into an empty tally, which then stands at `now`:
+        counted all at once, one recount, where `add` then a first query would count
+        each row on its own (seconds for a start-up's hundreds of thousands)."""
+        if self.rows or self._clock != -math.inf:
+            raise ValueError("load fills a new tally; add rows to one in use")
+        rows = self._checked(users, items, servers, weights, timestamps)
+        self.advance(now)
+        with self._lock:
+            self._load(rows)
 
     @property
     def now(self) -> float:

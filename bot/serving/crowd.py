@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from storage.repositories.snapshots import FeedbackChunk, FeedbackRows
 
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 TRENDING_HALF_LIFE_DAYS = 7.0
 # How far back the trending window reaches (recommender.trending: 8 half-lives).
 WINDOW_SECONDS = 8 * TRENDING_HALF_LIFE_DAYS * 86_400
@@ -83,7 +84,11 @@ class Crowd:
         self._changed: dict[int, dict[int, int]] = {}
         # Start-up chunks (`load`): pairs, and whether each row is positive.
         self._loading: list[tuple[IntArray, npt.NDArray[np.bool_]]] = []
-        self._oldest = 0.0  # the trending window's start, at start-up
+        self._now = 0.0  # the start-up's time, and the trending window's start then
+        self._oldest = 0.0
+        # Start-up chunks' rows inside the trending window (users, tracks, servers,
+        # weights, times): the tally takes them together.
+        self._recent: list[tuple[list[str], list[str], list[str], FloatArray, FloatArray]] = []
         self._lock = threading.Lock()
 
     # --- start-up -------------------------------------------------------------------------
@@ -94,7 +99,8 @@ class Crowd:
         from recommender.trending import TrendingTally
 
         crowd = cls(catalog, TrendingTally(TRENDING_HALF_LIFE_DAYS, catalog=catalog))
-        crowd._oldest = (time.time() if now is None else now) - WINDOW_SECONDS
+        crowd._now = time.time() if now is None else now
+        crowd._oldest = crowd._now - WINDOW_SECONDS
         return crowd
 
     def load(self, rows: FeedbackChunk) -> None:
@@ -107,17 +113,29 @@ class Crowd:
         self._loading.append(((codes[known] << SHIFT) | items[known], weights[known] > 0))
         times = rows.timestamps
         recent = np.flatnonzero(known & (times >= self._oldest))
-        if len(recent):
-            self.tally.add(
-                [str(user) for user in rows.users[recent].tolist()],
-                [rows.tracks[i] for i in recent],
-                ["" if rows.guilds[i] is None else str(rows.guilds[i]) for i in recent],
-                weights[recent] / TENTHS,
-                times[recent],
+        if len(recent):  # into the trending tally all at once, in `finish`
+            self._recent.append(
+                (
+                    [str(user) for user in rows.users[recent].tolist()],
+                    [rows.tracks[i] for i in recent],
+                    ["" if rows.guilds[i] is None else str(rows.guilds[i]) for i in recent],
+                    weights[recent] / TENTHS,
+                    times[recent],
+                )
             )
 
     def finish(self) -> None:
-        """After the last chunk: every pair's positive rows, and the listener counts."""
+        """After the last chunk: every pair's positive rows, the listener counts, and the
+        trending tally of the window's rows, standing at the start-up's time."""
+        recent, self._recent = self._recent, []
+        self.tally.load(
+            [user for part in recent for user in part[0]],
+            [track for part in recent for track in part[1]],
+            [guild for part in recent for guild in part[2]],
+            np.concatenate([part[3] for part in recent]) if recent else [],
+            np.concatenate([part[4] for part in recent]) if recent else [],
+            now=self._now,
+        )
         if self._loading:
             pairs = np.concatenate([part[0] for part in self._loading])
             positive = np.concatenate([part[1] for part in self._loading])

@@ -227,6 +227,19 @@ def test_a_start_up_tally_equals_the_fit_and_one_fed_row_by_row() -> None:
     assert started.rows == fed.tally.rows
 
 
+def test_only_a_new_tally_is_loaded() -> None:
+    row = columns([("m1", "x1", "", LIKE, NOW)])
+    loaded = TrendingTally(0.5, catalog=CATALOG)
+    loaded.load(*row, now=NOW)
+    assert loaded.now == NOW
+    assert loaded.rows == 1
+    queried = TrendingTally(0.5, catalog=CATALOG)
+    queried.top(5, now=NOW)  # a query moves a tally to its time
+    for tally in (loaded, queried):
+        with pytest.raises(ValueError, match="load fills a new tally"):
+            tally.load(*row, now=NOW)
+
+
 def test_start_up_takes_the_newest_row_as_now_like_the_fit() -> None:
     rows = [(f"m{n}", "x1", "", LIKE, NOW - n * DAY) for n in range(4)]
     users, items, _, weights, times = columns(rows)
