@@ -50,7 +50,7 @@ from bot.serving.picks import CatalogCards, Pick, PickList
 from bot.settings import Settings
 from storage.database import Database
 from storage.repositories.catalog_version import catalog_version
-from storage.repositories.served import recently_served
+from storage.repositories.served import ServedItem, recently_served
 from storage.repositories.snapshots import catalog_rows, feedback_chunks, feedback_rows_of
 from storage.repositories.tracks import track_details
 
@@ -384,9 +384,12 @@ class Engine:
     def member_cache_stats(self) -> dict[str, int]:
         return self.members.to_json()
 
-    async def _member(self, user_id: int, serving: Serving) -> MemberState:
+    async def _member(
+        self, user_id: int, serving: Serving, also: _AlsoRecent | None = None
+    ) -> MemberState:
         """The member's state for `serving`: cached, or built from their own rows (one
-        build at a time per member; concurrent requests share it)."""
+        build at a time per member; concurrent requests share it). When this call reads
+        their rows, `also` gets their recently served picks from the same session."""
         state = self.members.get(user_id, serving.version)
         if state is not None:
             return state
@@ -399,7 +402,7 @@ class Engine:
         self._building[user_id] = future
         self._stale_builds.discard(user_id)
         try:
-            state = await self._build_member(user_id, serving)
+            state = await self._build_member(user_id, serving, also)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: a lone failure is not "never retrieved"
@@ -413,11 +416,15 @@ class Engine:
         future.set_result(state)
         return state
 
-    async def _build_member(self, user_id: int, serving: Serving) -> MemberState:
+    async def _build_member(
+        self, user_id: int, serving: Serving, also: _AlsoRecent | None = None
+    ) -> MemberState:
         try:
             async with self.database.sessions() as session:
                 rows = await feedback_rows_of(session, [user_id])
                 plays = await _member_plays(session, user_id)
+                if also is not None:
+                    also.served = await recently_served(session, user_id, RECENT_PICKS)
         except Exception:
             log.exception("could not read member %s's feedback", user_id)
             raise UserFacingError(MEMBER_UNAVAILABLE) from None
@@ -518,12 +525,15 @@ class Engine:
         serving = self._require_serving()
         genre_name = _genre_name(serving, genre) if genre else None
         timings = self.timings
+        also = _AlsoRecent()
         with self._span("stage recommend-member"):
-            state = await self._member(user_id, serving)
+            state = await self._member(user_id, serving, also)
         hybrid = await self._hybrid(serving)
-        with self._span("stage recommend-recent"):
-            async with self.database.sessions() as session:
-                served = await recently_served(session, user_id, RECENT_PICKS)
+        served = also.served
+        if served is None:  # their state was built before: one read of its own
+            with self._span("stage recommend-recent"):
+                async with self.database.sessions() as session:
+                    served = await recently_served(session, user_id, RECENT_PICKS)
         recent = [item.track_id for item in served]
         for tracks in self._unstored.get(user_id, {}).values():
             recent.extend(tracks)
@@ -736,6 +746,14 @@ def _catalog_chart(catalog: ItemCatalog) -> CatalogTrending:
     from recommender.trending import CatalogTrending
 
     return CatalogTrending().fit(Interactions.from_rows([], []), catalog)
+
+
+@dataclass
+class _AlsoRecent:
+    """A request's recently served picks, read with the member's rows when the request
+    builds their state: a first request then opens one database session, not two."""
+
+    served: list[ServedItem] | None = None
 
 
 async def _member_plays(session: Any, user_id: int) -> Interactions | None:

@@ -203,6 +203,30 @@ async def test_recent_picks_are_not_repeated(engine: Engine, database: Database)
     assert not {p.track.id for p in first.picks} & {p.track.id for p in second.picks}
 
 
+async def test_a_first_request_reads_rows_and_recent_picks_in_one_session(
+    engine: Engine, database: Database
+) -> None:
+    """Every database session costs the event loop round trips: a member's first request
+    reads their rows and what they were shown lately together; a later one (their state
+    cached) reads only the latter."""
+    checkouts: list[object] = []
+
+    def checked_out(*args: object) -> None:
+        checkouts.append(args)
+
+    sync_engine = database.engine.sync_engine
+    event.listen(sync_engine, "checkout", checked_out)
+    try:
+        await engine.recommend(ALICE, SERVER, 3)
+        first = len(checkouts)
+        checkouts.clear()
+        await engine.recommend(ALICE, SERVER, 3)
+        again = len(checkouts)
+    finally:
+        event.remove(sync_engine, "checkout", checked_out)
+    assert (first, again) == (1, 1)
+
+
 async def test_a_card_still_being_stored_is_not_repeated(engine: Engine) -> None:
     """A card does not wait for its picks to be committed: until they are, the engine
     itself leaves them out of the member's next picks, and the database answers after."""
