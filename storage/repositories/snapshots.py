@@ -241,7 +241,7 @@ async def feedback_chunks(
 
 def _chunk(rows: Sequence[Sequence[Any]]) -> FeedbackChunk:
     ids, users, guilds, tracks, kinds, values, created = _transposed(rows, 7)
-    if not isinstance(kinds[0], str):  # the ORM's enum (a driver without a raw path)
+    if type(kinds[0]) is not str:  # the ORM's StrEnum (a driver without a raw path)
         kinds = [str(getattr(kind, "value", kind)) for kind in kinds]
     return FeedbackChunk(
         ids=np.asarray(ids, dtype=np.int64),

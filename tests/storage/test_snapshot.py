@@ -193,3 +193,12 @@ def test_a_stored_time_that_is_no_time_is_refused() -> None:
 
     with pytest.raises(ValueError, match="Invalid isoformat"):
         posix_seconds(["2026-03-05 12:34:56", "yesterday"])
+
+
+@pytest.mark.database_neutral("converts values in memory; reads nothing")
+def test_a_page_read_through_the_orm_gives_its_kinds_as_plain_text() -> None:
+    from storage.repositories.snapshots import _chunk
+
+    chunk = _chunk([(1, MEMBER, None, "t1", FeedbackKind.LIKE, None, "2026-03-05 12:34:56")])
+    assert chunk.kinds == ["like"]
+    assert type(chunk.kinds[0]) is str  # text, as the raw drivers give it: not the StrEnum
