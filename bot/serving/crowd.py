@@ -195,9 +195,7 @@ class Crowd:
         """`rows` are all of `user`'s feedback now (possibly none): what was known of them
         is replaced. O(their rows)."""
         items = self.catalog.vocab.indices(list(rows.tracks)).astype(np.int64)
-        weights = np.asarray(
-            [tenths(k, v) for k, v in zip(rows.kinds, rows.values, strict=True)], dtype=np.int64
-        )
+        weights = tenths_of(rows.kinds, rows.values)
         known = items >= 0
         fresh: dict[int, int] = {}  # positive rows per track
         for item, weight in zip(items[known].tolist(), weights[known].tolist(), strict=True):
